@@ -1,0 +1,5 @@
+"""``python -m lmrec`` runs the CLI."""
+
+from lmrec.cli import main
+
+main()

