@@ -1,0 +1,60 @@
+"""The FastAPI app factory: one Engine per process, built here, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from lmrec import __version__
+from lmrec.api.errors import install_error_handlers
+from lmrec.api.limits import BodySizeLimit
+from lmrec.api.routes import router
+from lmrec.engine import Engine
+from lmrec.settings import Settings
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the HTTP app around ``engine`` (opened from ``settings`` at start-up if not given).
+
+    Args:
+        engine: An open engine to serve; the app does not close an engine it was given.
+        settings: Used to open an engine when none is given.
+    """
+    settings = engine.settings if engine is not None else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine if engine is not None else Engine.open(settings=settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.engine.close()
+
+    app = FastAPI(
+        title="lmrec",
+        version=__version__,
+        description="Real-time personalized search and recommendation powered by "
+        "pretrained language models.",
+        lifespan=lifespan,
+    )
+    if engine is not None:
+        app.state.engine = engine
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (multi-worker serving): settings from ``LMREC_*``."""
+    return create_app(settings=Settings())

@@ -1,0 +1,111 @@
+"""Request and response bodies of the HTTP API, one family per resource.
+
+Types are checked here; size limits that depend on settings (batch sizes,
+string lengths, ``k``) are enforced by the engine, so the Python API and HTTP
+API refuse exactly the same inputs with the same messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmrec.schema import EventKind, ScoredItems
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemIn(_Body):
+    id: str = Field(description="Your id for the item.")
+    title: str = Field(description="Short name; weighted highest in search.")
+    text: str = Field("", description="Description or any free text.")
+    categories: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    active: bool = Field(True, description="False removes the item from results.")
+
+
+class ItemsIn(_Body):
+    items: list[ItemIn]
+
+
+class UpsertedOut(BaseModel):
+    upserted: int
+
+
+class EventIn(_Body):
+    id: str | None = Field(None, description="Client id; the same id is applied once.")
+    user: str
+    item: str | None = None
+    kind: EventKind
+    value: float | None = Field(None, description="Rating for `rate` events.")
+    query: str | None = Field(None, description="Query text for `search` events.")
+    ts: float | None = Field(None, description="Unix seconds; server time when omitted.")
+
+
+class EventsIn(_Body):
+    events: list[EventIn]
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class ResultItem(BaseModel):
+    id: str
+    title: str
+    score: float
+    source: str
+
+
+class RecommendationsOut(BaseModel):
+    user: str
+    items: list[ResultItem]
+    model: str = Field(description="Model version that served, or `content` before training.")
+
+
+class RankIn(_Body):
+    items: list[str]
+
+
+class SearchOut(BaseModel):
+    query: str
+    user: str | None
+    items: list[ResultItem]
+
+
+class SimilarOut(BaseModel):
+    item: str
+    items: list[ResultItem]
+
+
+class ItemOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    categories: list[str]
+    metadata: dict[str, Any]
+    active: bool
+
+
+class DeletedOut(BaseModel):
+    user: str
+    deleted_events: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+    field: str | None
+
+
+def result_items(scored: ScoredItems) -> list[ResultItem]:
+    return [ResultItem(id=r.id, title=r.title, score=r.score, source=r.source) for r in scored]

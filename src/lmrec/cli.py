@@ -1,0 +1,331 @@
+"""The ``lmrec`` command line: demo, import, serve, recommend, search, stats.
+
+Commands are thin: they build settings, open an Engine and call it. Errors
+that lmrec raises on purpose print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lmrec.errors import InvalidInputError, LmrecError
+from lmrec.settings import Settings
+
+app = typer.Typer(
+    name="lmrec",
+    help="Real-time personalized search and recommendation powered by language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", "-d", help="Data folder (default: LMREC_DATA_DIR).")
+]
+EncoderOpt = Annotated[
+    str | None, typer.Option("--encoder", help="Encoder model name or path; 'fake' for tests.")
+]
+
+
+def _settings(data_dir: Path | None, encoder: str | None = None, **extra: Any) -> Settings:
+    changes: dict[str, Any] = dict(extra)
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    if encoder is not None:
+        changes["encoder"] = encoder
+    return Settings(**changes)
+
+
+def _open(settings: Settings) -> Any:
+    from lmrec.engine import Engine
+
+    with console.status("opening the engine (loading the language model)…"):
+        return Engine.open(settings=settings)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def load_into(
+    engine: Any, items: Sequence[Any], users: Sequence[Any], events: Sequence[Any]
+) -> None:
+    """Write a dataset into an engine in batches, with progress bars."""
+    s = engine.settings
+    with _progress() as progress:
+        if items:
+            task = progress.add_task("items (encode + index)", total=len(items))
+            for batch in _chunks(items, min(s.max_items_per_request, 512)):
+                engine.upsert_items(batch)
+                progress.advance(task, len(batch))
+        if users:
+            task = progress.add_task("users", total=len(users))
+            for ubatch in _chunks(users, 5000):
+                engine.upsert_users(ubatch)
+                progress.advance(task, len(ubatch))
+        if events:
+            task = progress.add_task("events", total=len(events))
+            accepted = duplicates = 0
+            for ebatch in _chunks(events, s.max_events_per_request):
+                r = engine.ingest(ebatch)
+                accepted += r.accepted
+                duplicates += r.duplicates
+                progress.advance(task, len(ebatch))
+            console.print(f"events: {accepted} new, {duplicates} already stored")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except LmrecError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        console.print(f"[red]error:[/red] {exc.detail}{where}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _result_table(title: str, scored: Any) -> Table:
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("title")
+    table.add_column("score", justify="right")
+    table.add_column("source")
+    for n, r in enumerate(scored, 1):
+        table.add_row(str(n), r.id, r.title, f"{r.score:.4f}", r.source)
+    return table
+
+
+@app.command("import")
+def import_(
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="'ml-100k', or a folder with MovieLens (u.data…) or RecBole files."),
+    ] = None,
+    items: Annotated[Path | None, typer.Option(help="Items file (CSV, Parquet, JSONL).")] = None,
+    users: Annotated[Path | None, typer.Option(help="Users file.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Events file.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, parquet or jsonl (default: by extension).")
+    ] = None,
+    item_map: Annotated[
+        list[str] | None,
+        typer.Option(help="Items column mapping FIELD=COLUMN (repeatable), e.g. title=name."),
+    ] = None,
+    user_map: Annotated[
+        list[str] | None, typer.Option(help="Users column mapping FIELD=COLUMN (repeatable).")
+    ] = None,
+    event_map: Annotated[
+        list[str] | None,
+        typer.Option(help="Events column mapping FIELD=COLUMN (repeatable), e.g. kind=rate."),
+    ] = None,
+) -> None:
+    """Import a catalog, user profiles and events; prints the import report."""
+    from lmrec import data
+
+    with _errors():
+        settings = _settings(data_dir, encoder)
+        if dataset is None and not (items or users or events):
+            raise InvalidInputError("give --dataset or at least one of --items/--users/--events")
+        report = data.ImportReport()
+        ds_items: list[Any] = []
+        ds_users: list[Any] = []
+        ds_events: list[Any] = []
+        if dataset is not None:
+            if dataset == "ml-100k":
+                ds = data.load_dataset("ml-100k", cache_dir=settings.cache_dir / "datasets")
+            elif (Path(dataset) / "u.data").exists():
+                ds = data.load_movielens(Path(dataset))
+            else:
+                ds = data.read_recbole(dataset)
+            ds_items, ds_users, ds_events = list(ds.items), list(ds.users), list(ds.events)
+            report = report.merge(ds.report)
+
+        def mapping(options: list[str] | None) -> Any:
+            return data.ColumnMapping.from_options(options) if options else None
+
+        if items is not None:
+            got_items, r = data.read_items(items, mapping(item_map), fmt, settings)
+            ds_items += got_items
+            report = report.merge(r)
+        if users is not None:
+            got_users, r = data.read_users(users, mapping(user_map), fmt, settings)
+            ds_users += got_users
+            report = report.merge(r)
+        if events is not None:
+            got_events, r = data.read_events(events, mapping(event_map), fmt, settings)
+            ds_events += got_events
+            report = report.merge(r)
+        engine = _open(settings)
+        try:
+            load_into(engine, ds_items, ds_users, ds_events)
+        finally:
+            engine.close()
+        out.print(report.render())
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes sharing one store.")] = 1,
+) -> None:
+    """Serve the HTTP API (and console) for the engine in the data folder."""
+    import uvicorn
+
+    with _errors():
+        settings = _settings(data_dir, encoder)
+        host = host or settings.host
+        port = port if port is not None else settings.port
+        if workers > 1:
+            # Each worker builds its own app from LMREC_* variables; pass ours on.
+            os.environ["LMREC_DATA_DIR"] = str(settings.data_dir)
+            os.environ["LMREC_ENCODER"] = settings.encoder
+            uvicorn.run(
+                "lmrec.api.app:app_from_env", factory=True, host=host, port=port, workers=workers
+            )
+            return
+        from lmrec.api import create_app
+
+        engine = _open(settings)
+        try:
+            out.print(f"lmrec serving on http://{host}:{port}  (API docs: /docs)")
+            uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+        finally:
+            engine.close()
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Prepare only.")] = False,
+) -> None:
+    """Fetch MovieLens-100K, import it, and serve the API on 127.0.0.1."""
+    from lmrec import data
+
+    with _errors():
+        settings = _settings(data_dir, encoder)
+        console.print("[bold]lmrec demo[/bold]: MovieLens-100K (943 users, 1,682 films)")
+        with console.status("fetching MovieLens-100K…"):
+            ds = data.load_dataset("ml-100k", cache_dir=settings.cache_dir / "datasets")
+        engine = _open(settings)
+        try:
+            if engine.store.count_events() < len(ds.events):
+                load_into(engine, ds.items, ds.users, ds.events)
+            else:
+                console.print("already imported; reusing the data folder")
+            out.print(ds.report.render())
+            if no_serve:
+                return
+            import uvicorn
+
+            from lmrec.api import create_app
+
+            base = f"http://127.0.0.1:{port or settings.port}"
+            out.print(
+                f"\n[bold green]lmrec is serving[/bold green] on {base}\n"
+                f"  API docs:        {base}/docs\n"
+                f"  recommendations: {base}/v1/users/1/recommendations?k=10\n"
+                f"  search:          {base}/v1/search?q=toy%20story\n"
+                "Press Ctrl+C to stop."
+            )
+            uvicorn.run(
+                create_app(engine),
+                host="127.0.0.1",
+                port=port or settings.port,
+                log_level="warning",
+            )
+        finally:
+            engine.close()
+
+
+@app.command()
+def recommend(
+    user: str,
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many items.")] = 10,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+) -> None:
+    """Print recommendations for USER."""
+    with _errors():
+        engine = _open(_settings(data_dir, encoder))
+        try:
+            out.print(
+                _result_table(
+                    f"recommendations for {user}", engine.recommend(user, k, category=category)
+                )
+            )
+        finally:
+            engine.close()
+
+
+@app.command()
+def search(
+    query: str,
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    user: Annotated[str | None, typer.Option(help="Personalize for this user.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many items.")] = 10,
+) -> None:
+    """Search the catalog for QUERY."""
+    with _errors():
+        engine = _open(_settings(data_dir, encoder))
+        try:
+            out.print(_result_table(f"search: {query}", engine.search(query, user=user, k=k)))
+        finally:
+            engine.close()
+
+
+@app.command()
+def stats(data_dir: DataDir = None, encoder: EncoderOpt = None) -> None:
+    """Print what the engine holds."""
+    with _errors():
+        engine = _open(_settings(data_dir, encoder))
+        try:
+            for key, value in engine.stats().as_dict().items():
+                if key != "categories":
+                    out.print(f"{key:>14}: {value}")
+        finally:
+            engine.close()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

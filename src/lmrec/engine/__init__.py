@@ -1,0 +1,5 @@
+"""The Engine: recommend, search, similar, rank over one catalog."""
+
+from lmrec.engine.engine import Engine, EngineStats
+
+__all__ = ["Engine", "EngineStats"]

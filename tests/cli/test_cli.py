@@ -1,0 +1,74 @@
+"""The CLI through typer's runner: import, recommend, search, stats, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lmrec.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    items = tmp_path / "films.csv"
+    items.write_text(
+        "movie_id,name,overview,genres\n"
+        "1,Toy Story (1995),A cowboy doll and a space toy,Animation|Comedy\n"
+        "2,Star Wars (1977),Rebels fight the galactic empire,Action|Sci-Fi\n"
+        "3,Return of the Jedi (1983),Rebels defeat the galactic empire,Action|Sci-Fi\n"
+        "4,Scream (1996),A masked killer,Horror\n"
+    )
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {"user": "ann", "item": "2", "kind": "like", "ts": 1},
+        {"user": "bob", "item": "4", "kind": "click", "ts": 2},
+        {"user": "bob", "item": "4", "kind": "click", "ts": 2},  # exact duplicate row
+        {"user": "bob", "item": "4", "kind": "rate", "value": 11, "ts": 3},  # bad rating
+    ]
+    events.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {"items": items, "events": events, "data": tmp_path / "data"}
+
+
+def _base(files: dict[str, Path]) -> list[str]:
+    return ["--data-dir", str(files["data"]), "--encoder", "fake"]
+
+
+def test_import_then_recommend_and_search(files: dict[str, Path]) -> None:
+    r = runner.invoke(
+        app,
+        ["import", *_base(files), "--items", str(files["items"]), "--events",
+         str(files["events"]), "--item-map", "id=movie_id", "--item-map",
+         "title=name", "--item-map", "text=overview", "--item-map", "categories=genres"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "duplicate_event" in r.output and "bad_rating" in r.output
+    r = runner.invoke(app, ["recommend", "ann", *_base(files), "-k", "2"])
+    assert r.exit_code == 0, r.output
+    assert "Jedi" in r.output and "Star Wars" not in r.output
+    r = runner.invoke(app, ["search", "toy story", *_base(files), "-k", "1"])
+    assert r.exit_code == 0 and "Toy Story" in r.output
+    r = runner.invoke(app, ["stats", *_base(files)])
+    assert r.exit_code == 0 and "events" in r.output
+
+
+def test_errors_exit_nonzero_with_one_line(files: dict[str, Path]) -> None:
+    r = runner.invoke(app, ["recommend", "ann", *_base(files), "-k", "0"])
+    assert r.exit_code == 1
+    assert "error:" in r.output and "k must be at least 1" in r.output
+    r = runner.invoke(app, ["import", *_base(files)])
+    assert r.exit_code == 1 and "error:" in r.output
+    r = runner.invoke(app, ["import", *_base(files), "--items", str(files["data"] / "none.csv")])
+    assert r.exit_code == 1 and "error:" in r.output
+    assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1
+
+
+def test_help_lists_commands() -> None:
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ["demo", "import", "serve", "recommend", "search"]:
+        assert cmd in r.output
