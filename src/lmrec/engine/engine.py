@@ -23,6 +23,7 @@ import numpy.typing as npt
 from lmrec.engine.catalog import Catalog
 from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
+from lmrec.engine.search import HybridSearch
 from lmrec.engine.validate import check_events, check_id, check_items, check_k
 from lmrec.errors import InvalidInputError, LimitExceededError, NotFoundError
 from lmrec.index import LexicalIndex, VectorIndex, make_vector_index
@@ -40,7 +41,6 @@ from lmrec.schema import (
 from lmrec.settings import Settings
 from lmrec.store import Store, open_store
 from lmrec.text import Encoder, load_encoder, text_hash
-from lmrec.text.tokenize import tokenize
 
 Vector = npt.NDArray[np.float32]
 
@@ -50,8 +50,6 @@ SOURCE_POPULAR = "popular"
 SOURCE_SEARCH = "search"
 SOURCE_SIMILAR = "similar"
 
-_RRF_K = 60.0
-_SEARCH_CANDIDATES = 200
 _QUERY_CACHE_SIZE = 10_000
 
 
@@ -111,6 +109,7 @@ class Engine:
         self._index: VectorIndex = make_vector_index(
             encoder.dim, store.count_items(include_inactive=True), settings.ann_min_items
         )
+        self._searcher = HybridSearch(self._lexical, self._index, self._query_vector)
         self._load_catalog()
         self._catch_up()
 
@@ -424,10 +423,15 @@ class Engine:
         category: str | Sequence[str] | None = None,
         personalize: float | None = None,
     ) -> ScoredItems:
-        """Hybrid search: BM25 and dense query–item similarity fused by reciprocal rank.
+        """Hybrid lexical + semantic search, personalized by the user's profile when given.
 
-        With a ``user``, relevance is mixed with the user's affinity for each
-        candidate (weight ``personalize``, default ``settings``-free 0.1).
+        Args:
+            query: The query text.
+            user: Personalize for this user (anonymous when None).
+            k: How many results.
+            category: Only items in this category (or any of these).
+            personalize: Weight of the user's affinity in the final score, 0..1
+                (default ``search_personalization`` from the searcher).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string", field="q")
@@ -439,32 +443,20 @@ class Engine:
         check_k(k, self.settings)
         if user is not None:
             check_id(user, "user", self.settings)
-        p = 0.1 if personalize is None else personalize
-        if not 0.0 <= p <= 1.0:
+        if personalize is not None and not 0.0 <= personalize <= 1.0:
             raise InvalidInputError("personalize must be between 0 and 1", field="personalize")
-        allowed = self._allowed(category)
-        n = max(_SEARCH_CANDIDATES, k)
-        lexical = self._lexical.search(tokenize(query), n, allowed=allowed)
-        dense = self._index.search(self._query_vector(query), n, allowed=allowed)
-        fused: dict[str, float] = {}
-        for ranked in (lexical, dense):
-            for r, (item_id, _) in enumerate(ranked):
-                if item_id in self._index:
-                    fused[item_id] = fused.get(item_id, 0.0) + 1.0 / (_RRF_K + r + 1)
-        if not fused:
-            return ScoredItems.empty()
-        ids = list(fused)
-        rel = np.array([fused[i] for i in ids], dtype=np.float64)
-        rel /= rel.max()
-        if user is not None and p > 0.0:
+        vec = None
+        if user is not None and personalize != 0.0:
             self._catch_up()
             vec = self.user_vector(user)
-            if vec is not None:
-                affinity = (self._index.scores(vec, ids).astype(np.float64) + 1.0) / 2.0
-                rel = (1.0 - p) * rel + p * affinity
-        order = np.argsort(-rel, kind="stable")[:k]
-        pairs = [(ids[j], float(rel[j])) for j in order]
-        return ScoredItems.from_rows(self._rows(pairs, SOURCE_SEARCH))
+        hits = self._searcher.search(
+            query,
+            k=k,
+            allowed=self._allowed(category),
+            user_vector=vec,
+            personalize=personalize,
+        )
+        return ScoredItems.from_rows(self._rows(hits, SOURCE_SEARCH))
 
     # -- introspection -----------------------------------------------------------
     def stats(self) -> EngineStats:
