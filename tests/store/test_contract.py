@@ -501,3 +501,22 @@ def test_closed_store_raises_store_error(store: Store) -> None:
         store.append_events([click("u", "i")])
     with pytest.raises(StoreError):
         list(store.iter_items())
+
+
+def test_catalog_version_tracks_item_changes(store: Store) -> None:
+    assert store.catalog_version() == 0
+    assert store.items_changed_since(0) == []
+    store.upsert_items([Item("a", "A"), Item("b", "B")])
+    v1 = store.catalog_version()
+    assert v1 > 0
+    assert [i.id for i in store.items_changed_since(0)] == ["a", "b"]
+    assert store.items_changed_since(v1) == []
+    store.upsert_items([Item("b", "B2")])
+    v2 = store.catalog_version()
+    assert v2 > v1
+    changed = store.items_changed_since(v1)
+    assert [(i.id, i.title) for i in changed] == [("b", "B2")]
+    assert store.set_item_active("a", False)
+    assert [(i.id, i.active) for i in store.items_changed_since(v2)] == [("a", False)]
+    assert not store.set_item_active("missing", False)
+    assert store.catalog_version() > v2

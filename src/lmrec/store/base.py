@@ -13,6 +13,10 @@ Contract (checked by ``tests/store/test_contract.py`` against every implementati
   are. Readers decide whether an event counts (it counts once the item exists).
 * Every stored event gets a strictly increasing ``seq``; ``last_seq()`` lets
   readers detect that something changed without polling content.
+* Every item write (upsert or activation change) raises ``catalog_version()``;
+  ``items_changed_since(v)`` returns exactly the items written after version ``v``.
+* A call that stores nothing leaves ``last_seq()`` unchanged.
+* ``delete_user`` frees the erased events' client ids (the erasure is complete).
 * Embeddings are cached by ``(encoder name, text hash)``, so unchanged text is
   never re-encoded, whatever item it belongs to.
 """
@@ -66,6 +70,17 @@ class Store(Protocol):
 
     def set_item_active(self, item_id: str, active: bool) -> bool:
         """Activate or deactivate an item; False if it does not exist."""
+        ...
+
+    def catalog_version(self) -> int:
+        """A number that grows with every item change (0 for an empty catalog)."""
+        ...
+
+    def items_changed_since(self, version: int) -> list[Item]:
+        """Items written after ``catalog_version()`` returned ``version``, oldest change first.
+
+        Lets every process sharing a store pick up catalog changes made by another.
+        """
         ...
 
     # -- users ---------------------------------------------------------------

@@ -46,6 +46,8 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._closed = False
         self._items: dict[str, ItemRow] = {}
+        self._item_version: dict[str, int] = {}
+        self._version = 0
         self._users: dict[str, UserRow] = {}
         self._events: list[StoredEvent] = []  # ascending seq
         self._by_user: dict[str, list[StoredEvent]] = {}
@@ -73,9 +75,26 @@ class MemoryStore:
         rows = [item_to_row(item) for item in items]
         with self._lock:
             self._check_open()
+            if rows:
+                self._version += 1
             for row in rows:
                 self._items[row[0]] = row
+                self._item_version[row[0]] = self._version
         return len(rows)
+
+    def catalog_version(self) -> int:
+        with self._lock:
+            self._check_open()
+            return self._version
+
+    def items_changed_since(self, version: int) -> list[Item]:
+        with self._lock:
+            self._check_open()
+            ids = sorted(
+                (v, i) for i, v in self._item_version.items() if v > version
+            )
+            rows = [self._items[i] for _, i in ids]
+        return [row_to_item(row) for row in rows]
 
     def get_items(self, ids: Iterable[str]) -> dict[str, Item]:
         with self._lock:
@@ -103,6 +122,8 @@ class MemoryStore:
             if row is None:
                 return False
             self._items[item_id] = (*row[:5], bool(active))
+            self._version += 1
+            self._item_version[item_id] = self._version
             return True
 
     # -- users ---------------------------------------------------------------

@@ -36,8 +36,10 @@ _V1: tuple[str, ...] = (
         text TEXT NOT NULL,
         categories TEXT NOT NULL,
         metadata TEXT NOT NULL,
-        active BOOLEAN NOT NULL
+        active BOOLEAN NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0
     )""",
+    "CREATE INDEX IF NOT EXISTS items_version ON items (version)",
     """CREATE TABLE IF NOT EXISTS users (
         id TEXT PRIMARY KEY,
         attributes TEXT NOT NULL

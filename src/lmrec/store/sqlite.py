@@ -213,14 +213,31 @@ class SQLiteStore:
         if not rows:
             return 0
         with self._write("store items") as cur:
+            version = self._catalog_version(cur) + 1
             cur.executemany(
-                f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO items ({ITEM_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, text = excluded.text, "
                 "categories = excluded.categories, metadata = excluded.metadata, "
-                "active = excluded.active",
-                rows,
+                "active = excluded.active, version = excluded.version",
+                [(*row, version) for row in rows],
             )
         return len(rows)
+
+    @staticmethod
+    def _catalog_version(cur: sqlite3.Cursor) -> int:
+        return int(cur.execute("SELECT COALESCE(MAX(version), 0) FROM items").fetchone()[0])
+
+    def catalog_version(self) -> int:
+        with self._read("read the catalog version") as cur:
+            return self._catalog_version(cur)
+
+    def items_changed_since(self, version: int) -> list[Item]:
+        with self._read("read changed items") as cur:
+            rows = cur.execute(
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE version > ? ORDER BY version, id",
+                (version,),
+            ).fetchall()
+        return [row_to_item(row) for row in rows]
 
     def get_items(self, ids: Iterable[str]) -> dict[str, Item]:
         wanted = list(dict.fromkeys(ids))
@@ -248,7 +265,11 @@ class SQLiteStore:
 
     def set_item_active(self, item_id: str, active: bool) -> bool:
         with self._write("update an item") as cur:
-            cur.execute("UPDATE items SET active = ? WHERE id = ?", (bool(active), item_id))
+            version = self._catalog_version(cur) + 1
+            cur.execute(
+                "UPDATE items SET active = ?, version = ? WHERE id = ?",
+                (bool(active), version, item_id),
+            )
             return cur.rowcount > 0
 
     def _pages(
