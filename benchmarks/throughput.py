@@ -27,13 +27,13 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from lmrec.data import load_dataset  # noqa: E402
-from lmrec.engine import Engine  # noqa: E402
-from lmrec.interactions import item_text  # noqa: E402
-from lmrec.settings import Settings  # noqa: E402
-from lmrec.text import load_encoder  # noqa: E402
+from lmrec.data import load_dataset
+from lmrec.engine import Engine
+from lmrec.interactions import item_text
+from lmrec.settings import Settings
+from lmrec.text import load_encoder
 
 RESULTS = Path(__file__).parent / "results"
 
