@@ -90,9 +90,7 @@ class MemoryStore:
     def items_changed_since(self, version: int) -> list[Item]:
         with self._lock:
             self._check_open()
-            ids = sorted(
-                (v, i) for i, v in self._item_version.items() if v > version
-            )
+            ids = sorted((v, i) for i, v in self._item_version.items() if v > version)
             rows = [self._items[i] for _, i in ids]
         return [row_to_item(row) for row in rows]
 
