@@ -1,0 +1,90 @@
+"""What the evaluation harness asks of a model: the ``Ranker`` and ``RatingModel`` seams.
+
+Baselines and lmrec's own model implement these so every protocol can run
+every model the same way. Models see dense indices only (see
+:mod:`lmrec.interactions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from lmrec.interactions import IntArray, Interactions
+
+FloatMatrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """Held-out events a model may use for tuning and early stopping.
+
+    Attributes:
+        users: User index of each validation case.
+        items: The held-out item of each case (the one to rank high).
+        histories: For each case, the user's item indices known before it, oldest first.
+        values: The held-out rating of each case (NaN where the protocol has none).
+    """
+
+    users: IntArray
+    items: IntArray
+    histories: Sequence[IntArray]
+    values: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a model may use besides the training rows.
+
+    Attributes:
+        item_vectors: Language-model vector of each item's text, ``(n_items, d)``, L2-normalized.
+        user_vectors: Language-model vector of each user's profile text, ``(n_users, d)``
+            (zero rows for users without profile text).
+        valid: Held-out cases for tuning (never test cases).
+        seed: Seed every random choice must derive from.
+        cold_items: Item indices that have no training events by design (protocol P3);
+            a model must not learn ID parameters for them.
+    """
+
+    item_vectors: FloatMatrix
+    user_vectors: FloatMatrix
+    valid: ValidationSplit | None
+    seed: int = 42
+    cold_items: IntArray | None = None
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """A top-N recommender scored by full ranking over all items."""
+
+    name: str
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        """Learn from ``train``; tune hyper-parameters on ``ctx.valid`` only."""
+        ...
+
+    def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
+        """Scores ``(len(users), n_items)``, higher is better.
+
+        ``histories[j]`` holds the item indices user ``users[j]`` interacted with
+        before the moment of prediction, oldest first (for a sequential model this
+        can include events revealed after training, e.g. the validation item).
+        """
+        ...
+
+
+@runtime_checkable
+class RatingModel(Protocol):
+    """An explicit-rating predictor."""
+
+    name: str
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None: ...
+
+    def predict(self, users: IntArray, items: IntArray) -> npt.NDArray[np.float64]:
+        """Predicted rating for each (user, item) pair."""
+        ...

@@ -1,0 +1,197 @@
+"""``lmrec evaluate``: run the protocols, then write the report, its charts and its data.
+
+The CLI command is a thin wrapper around :func:`run`. Output goes to a fresh
+folder under ``<data_dir>/reports/`` (named by the start time, UTC), which
+is where the web console looks for the newest report. What lands there:
+
+* ``report.md``: tables, the target verdicts and the embedded charts;
+* ``report.json``: every figure, fold, chosen hyper-parameter, training log;
+* ``charts/*.png``: see :mod:`lmrec.evaluate.charts`;
+* ``predictions-P2-fold0.csv``: the rating predictions behind the scatter chart.
+
+Protocols P1-P4 run through the harness (:func:`~lmrec.evaluate.runner.run_evaluation`);
+P5 (alias ``streaming``) runs through the engine (:mod:`lmrec.evaluate.p5`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lmrec.errors import NotFoundError
+from lmrec.evaluate.charts import draw_all
+from lmrec.evaluate.p5 import BASELINES, P5_ALIASES, P5_NAME, VARIANTS, run_streaming
+from lmrec.evaluate.protocols import PROTOCOLS
+from lmrec.evaluate.report import LMREC, EvaluationReport
+from lmrec.evaluate.runner import MODELS, run_evaluation
+
+log = logging.getLogger(__name__)
+
+#: What runs when no protocol is named.
+DEFAULT_PROTOCOLS = ("P1", "P2", "P3", "P4", P5_NAME)
+
+
+def resolve_protocols(names: Sequence[str] | None) -> list[str]:
+    """Canonical protocol names (``p1`` -> ``P1``, ``streaming`` -> ``P5``), in the given order.
+
+    Raises:
+        NotFoundError: A name is not a known protocol (the message lists them).
+    """
+    if not names:
+        return list(DEFAULT_PROTOCOLS)
+    known = {**{p.lower(): p for p in PROTOCOLS}, **{a.lower(): P5_NAME for a in P5_ALIASES}}
+    out: list[str] = []
+    for n in names:
+        canon = known.get(n.strip().lower())
+        if canon is None:
+            listed = ", ".join([*sorted(PROTOCOLS), P5_NAME, "streaming"])
+            raise NotFoundError(f"unknown protocol {n!r}; known: {listed}", field="protocol")
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def default_out_dir(data_dir: Path) -> Path:
+    """``<data_dir>/reports/<UTC time>``, made unique if that folder exists."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    root = data_dir / "reports"
+    path, n = root / stamp, 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{n}"
+    return path
+
+
+def _load(dataset: str, settings: object) -> object:
+    """A dataset by name (``ml-100k``) or from a folder of GroupLens or RecBole files."""
+    from lmrec.data import load_dataset, load_movielens
+    from lmrec.data.download import DATASETS
+    from lmrec.settings import Settings
+
+    s = settings if isinstance(settings, Settings) else None
+    if dataset in DATASETS:
+        return load_dataset(dataset, settings=s)
+    path = Path(dataset).expanduser()
+    if path.exists():
+        return load_movielens(path, s)
+    raise NotFoundError(
+        f"unknown dataset {dataset!r}: give {', '.join(DATASETS)} or a folder of GroupLens "
+        "or RecBole files",
+        field="dataset",
+    )
+
+
+def _log_line(line: str) -> None:
+    log.info("%s", line)
+
+
+def run(
+    dataset: str = "ml-100k",
+    protocols: list[str] | None = None,
+    models: list[str] | None = None,
+    out_dir: Path | None = None,
+    quick: bool = False,
+    seed: int = 42,
+    data_dir: Path | None = None,
+    *,
+    encoder: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Evaluate ``models`` on ``protocols`` and write the report folder.
+
+    Args:
+        dataset: ``ml-100k`` or a folder holding GroupLens or RecBole files.
+        protocols: ``P1``..``P5`` (``streaming`` = ``P5``); all when None.
+        models: Registered model names (``lmrec``, ``sasrec``, ...); all when None.
+            On P5, ``lmrec`` means its three variants and the other names the
+            baselines replayed (popularity, itemknn, ease and sasrec when None).
+        out_dir: Report folder; a new ``<data_dir>/reports/<time>/`` when None.
+        quick: Small grids, few epochs, a short P5 replay (smoke runs, tests).
+        seed: Seed of every split and every model.
+        data_dir: The engine's data folder; ``Settings().data_dir`` when None.
+        encoder: Encoder name; ``Settings().encoder`` when None (``fake`` in tests).
+        progress: Called with a short line as work proceeds (the CLI prints them).
+
+    Returns:
+        The report folder.
+
+    Raises:
+        NotFoundError: Unknown dataset, protocol or model.
+    """
+    from lmrec.interactions import Interactions
+    from lmrec.settings import Settings
+
+    say: Callable[[str], None] = progress or _log_line
+    started = time.perf_counter()
+    wanted = resolve_protocols(protocols)
+    if models is not None:
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise NotFoundError(
+                f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}",
+                field="model",
+            )
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if encoder is not None:
+        overrides["encoder"] = encoder
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    out = out_dir if out_dir is not None else default_out_dir(settings.data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"loading {dataset}")
+    ds = _load(dataset, settings)
+    items, users, events = ds.items, ds.users, ds.events  # type: ignore[attr-defined]
+    data = Interactions.from_records(items, events, users)
+    name = str(getattr(ds, "name", dataset))
+    harness = [p for p in wanted if p != P5_NAME]
+    if harness:
+        say(f"running {', '.join(harness)} (report in {out})")
+        report = run_evaluation(
+            data,
+            harness,
+            models,
+            out,
+            seed,
+            quick,
+            encoder=settings.encoder,
+            cache_dir=settings.data_dir / "cache" / "vectors",
+            dataset_name=name,
+        )
+    else:
+        report = EvaluationReport(
+            dataset={
+                "name": name,
+                "n_users": data.n_users,
+                "n_items": data.n_items,
+                "n_events": len(data),
+            },
+            seed=seed,
+            quick=quick,
+            encoder=settings.encoder,
+        )
+    if P5_NAME in wanted:
+        from lmrec.text import load_encoder
+
+        say("running P5 (streaming replay through the engine)")
+        run5 = run_streaming(
+            items,
+            users,
+            events,
+            load_encoder(settings.encoder, device=settings.device),
+            variants=VARIANTS if models is None or LMREC in models else (),
+            baselines=BASELINES if models is None else [m for m in models if m != LMREC],
+            quick=quick,
+            seed=seed,
+            progress=say,
+        )
+        report.protocols.append(run5.protocol_result())
+    say("drawing charts")
+    report.charts = draw_all(report, out)
+    report.total_seconds = time.perf_counter() - started
+    report.write(out)
+    say(f"report written to {out / 'report.md'}")
+    return out

@@ -1,0 +1,356 @@
+"""The evaluation report: results per protocol and model, as JSON and Markdown.
+
+``report.json`` is for machines (every fold, every chosen hyper-parameter,
+timings, the per-epoch training logs and the per-history-length breakdown);
+``report.md`` is for people: one table per protocol with the best value in
+bold, the charts, and one line per target stating whether lmrec met it, with
+the measured figure. A target that was not met is printed as NOT MET; a
+target whose protocol was not run is listed as not evaluated, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+LMREC = "lmrec"
+
+#: Names of the lmrec variants in protocol P5 (see :mod:`lmrec.evaluate.streaming`).
+P5_REALTIME = "lmrec real-time"
+P5_LEARNING = "lmrec real-time + learning"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal lmrec is held to.
+
+    Either an absolute goal (``reference``) or a comparison with another row of
+    the same protocol (``versus``: "``model`` must beat ``versus``").
+
+    Attributes:
+        protocol: Protocol name.
+        metric: Metric name.
+        op: ``>=`` or ``<=`` against ``reference``; ``>`` or ``<`` against ``versus``.
+        reference: The value to reach, or None for a comparison target.
+        model: Which row of the protocol is judged.
+        versus: The row ``model`` must beat, or None.
+    """
+
+    protocol: str
+    metric: str
+    op: Literal[">=", "<=", ">", "<"]
+    reference: float | None = None
+    model: str = LMREC
+    versus: str | None = None
+
+    def describe(self) -> str:
+        """The goal in words, e.g. ``P1 lmrec NDCG@10 >= 0.119``."""
+        rhs = f"{self.reference:.3f}" if self.reference is not None else f"{self.versus}'s"
+        return f"{self.protocol} {self.model} {self.metric} {self.op} {rhs}"
+
+
+#: The targets of the evaluation issue (issues 3 and 6).
+TARGETS: tuple[Target, ...] = (
+    Target("P1", "NDCG@10", ">=", 0.119),
+    Target("P1", "HR@10", ">=", 0.229),
+    Target("P2", "RMSE", "<=", 0.905),
+    Target("P3", "NDCG@10", ">=", 0.20),
+    Target("P3", "Recall@10", ">=", 0.13),
+    Target("P4", "NDCG@10", ">=", 0.287),
+    Target("P5", "HR@10", ">=", 0.20, model=P5_REALTIME),
+    Target("P5", "HR@10", ">", model=P5_LEARNING, versus=P5_REALTIME),
+)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """How one target fared in one report.
+
+    Attributes:
+        target: The goal.
+        status: ``met``, ``not met`` or ``not evaluated`` (protocol or model not run, or failed).
+        value: The judged row's measured figure, when there is one.
+        compared_to: The figure it was compared with (the reference or the other row's).
+        best_baseline: The best figure among the protocol's other rows, for context.
+    """
+
+    target: Target
+    status: Literal["met", "not met", "not evaluated"]
+    value: float | None = None
+    compared_to: float | None = None
+    best_baseline: float | None = None
+
+    def sentence(self) -> str:
+        head = self.target.describe()
+        if self.status == "not evaluated" or self.value is None:
+            return f"{head}: not evaluated in this run."
+        verdict = "MET" if self.status == "met" else "NOT MET"
+        vs = ""
+        if self.target.versus is not None and self.compared_to is not None:
+            vs = f" vs {self.compared_to:.4f}"
+        best = ""
+        if self.best_baseline is not None and self.target.versus is None:
+            best = f"; best baseline in this run {self.best_baseline:.4f}"
+        return f"{head}: {self.target.model} {self.value:.4f}{vs}, **{verdict}**{best}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.target), **{k: v for k, v in asdict(self).items() if k != "target"}}
+
+
+@dataclass
+class ModelResult:
+    """One model on one protocol.
+
+    Attributes:
+        model: Registry name.
+        metrics: Mean over folds.
+        std: Standard deviation over folds (population, 0 for one fold).
+        folds: Metrics of each fold.
+        fit_seconds: Wall time of ``fit`` summed over folds (tuning included).
+        score_seconds: Wall time of scoring the test cases summed over folds.
+        params: Hyper-parameters chosen on validation, per fold.
+        error: Why the model failed, if it did (its metrics are then empty).
+        by_history: Headline metric per bucket of history length (see
+            :func:`lmrec.evaluate.diagnostics.history_buckets`), over all folds.
+        training: Per fold, the per-epoch log of models that keep one (lmrec):
+            ``epoch``, ``loss``, ``valid`` (validation metric) and ``seconds``.
+        training_metric: Name of the validation metric in ``training``.
+    """
+
+    model: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    folds: list[dict[str, float]] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    score_seconds: float = 0.0
+    params: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    by_history: list[dict[str, Any]] = field(default_factory=list)
+    training: list[list[dict[str, float]]] = field(default_factory=list)
+    training_metric: str | None = None
+
+
+@dataclass
+class ProtocolResult:
+    """Every model's results on one protocol."""
+
+    name: str
+    title: str
+    metrics: list[str]
+    lower_is_better: list[str]
+    n_folds: int
+    n_test_cases: int
+    models: list[ModelResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def model(self, name: str) -> ModelResult | None:
+        """The row of ``name`` that has metrics, or None."""
+        return next((m for m in self.models if m.model == name and m.metrics), None)
+
+    def best(self, metric: str, *, baselines_only: bool = False) -> float | None:
+        """The best value of ``metric``; with ``baselines_only``, lmrec's rows are skipped."""
+        vals = [
+            m.metrics[metric]
+            for m in self.models
+            if metric in m.metrics
+            and not math.isnan(m.metrics[metric])
+            and not (baselines_only and m.model.startswith(LMREC))
+        ]
+        if not vals:
+            return None
+        return min(vals) if metric in self.lower_is_better else max(vals)
+
+
+@dataclass
+class RatingSample:
+    """One fold's test ratings and each rating model's predictions of them.
+
+    Kept out of ``report.json`` (tens of thousands of numbers); written as a CSV
+    beside it and drawn as the predicted-vs-actual chart.
+    """
+
+    protocol: str
+    fold: int
+    actual: npt.NDArray[np.float64]
+    predicted: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        return f"predictions-{self.protocol}-fold{self.fold}.csv"
+
+
+@dataclass
+class EvaluationReport:
+    """The result of :func:`lmrec.evaluate.runner.run_evaluation` (and of ``lmrec evaluate``)."""
+
+    dataset: dict[str, Any]
+    seed: int
+    quick: bool
+    encoder: str
+    protocols: list[ProtocolResult] = field(default_factory=list)
+    total_seconds: float = 0.0
+    charts: list[dict[str, str]] = field(default_factory=list)
+    samples: list[RatingSample] = field(default_factory=list)
+
+    def protocol(self, name: str) -> ProtocolResult:
+        for p in self.protocols:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def targets(self) -> list[TargetStatus]:
+        """Every target, judged on this report's figures."""
+        run = {p.name: p for p in self.protocols}
+        return [_judge(t, run.get(t.protocol)) for t in TARGETS]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "quick": self.quick,
+            "encoder": self.encoder,
+            "protocols": [asdict(p) for p in self.protocols],
+            "total_seconds": self.total_seconds,
+            "targets": [t.to_dict() for t in self.targets()],
+            "charts": self.charts,
+            "predictions": [s.file_name for s in self.samples],
+        }
+        return _finite(d)  # type: ignore[no-any-return]
+
+    def target_lines(self) -> list[str]:
+        """One sentence per target (met, not met, or not evaluated)."""
+        return [t.sentence() for t in self.targets()]
+
+    def to_markdown(self) -> str:
+        d = self.dataset
+        out = [
+            "# lmrec evaluation report",
+            "",
+            f"Dataset: {d.get('name', '?')} ({d.get('n_users')} users, {d.get('n_items')} items, "
+            f"{d.get('n_events')} events). Seed {self.seed}. Encoder `{self.encoder}`."
+            + (" Quick mode (small grids, few epochs): not comparable." if self.quick else ""),
+            f"Total time {self.total_seconds:.1f} s. Protocol definitions: docs/protocols.md. "
+            "Ranking metrics are expected values under random tie-breaking.",
+            "",
+            "## Targets",
+            "",
+            *(f"- {t}" for t in self.target_lines()),
+            "",
+        ]
+        for p in self.protocols:
+            out += _protocol_table(p)
+        if self.charts:
+            out += ["## Charts", ""]
+            for c in self.charts:
+                out += [f"### {c['title']}", "", f"![{c['title']}]({c['file']})", ""]
+                if c.get("note"):
+                    out += [c["note"], ""]
+        return "\n".join(out)
+
+    def write(self, out_dir: Path) -> None:
+        """Write ``report.json``, ``report.md`` and the prediction CSVs (atomically each)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for s in self.samples:
+            _atomic(out_dir / s.file_name, _samples_csv(s))
+        _atomic(out_dir / "report.md", self.to_markdown())
+        # report.json last: the web console treats its presence as "report ready".
+        _atomic(out_dir / "report.json", json.dumps(self.to_dict(), indent=2, allow_nan=False))
+
+
+def _judge(t: Target, p: ProtocolResult | None) -> TargetStatus:
+    if p is None:
+        return TargetStatus(t, "not evaluated")
+    mine = p.model(t.model)
+    if mine is None or t.metric not in mine.metrics or math.isnan(mine.metrics[t.metric]):
+        return TargetStatus(t, "not evaluated")
+    v = mine.metrics[t.metric]
+    if t.versus is not None:
+        other = p.model(t.versus)
+        if other is None or t.metric not in other.metrics:
+            return TargetStatus(t, "not evaluated", value=v)
+        ref = other.metrics[t.metric]
+    else:
+        ref = t.reference if t.reference is not None else float("nan")
+    met = {">=": v >= ref, "<=": v <= ref, ">": v > ref, "<": v < ref}[t.op]
+    best = p.best(t.metric, baselines_only=True) if t.versus is None else None
+    return TargetStatus(t, "met" if met else "not met", v, ref, best)
+
+
+def _protocol_table(p: ProtocolResult) -> list[str]:
+    arrow = {m: " ↓" if m in p.lower_is_better else " ↑" for m in p.metrics}
+    head = ["model", *(m + arrow[m] for m in p.metrics), "fit s", "score s", "chosen params"]
+    lines = [
+        f"## {p.name}: {p.title}",
+        "",
+        f"{p.n_test_cases} test cases over {p.n_folds} fold(s)"
+        + (", mean ± std over folds." if p.n_folds > 1 else "."),
+        "",
+        *(f"{n}\n" for n in p.notes),
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|",
+    ]
+    best = {m: p.best(m) for m in p.metrics}
+    for r in p.models:
+        cells = [r.model]
+        for m in p.metrics:
+            if r.error is not None or m not in r.metrics:
+                cells.append("–")
+                continue
+            v = r.metrics[m]
+            s = f"{v:.4f}" + (f" ± {r.std.get(m, 0.0):.4f}" if p.n_folds > 1 else "")
+            cells.append(f"**{s}**" if best[m] is not None and v == best[m] else s)
+        params = "; ".join(_fmt_params(x) for x in _unique(r.params))
+        cells += [f"{r.fit_seconds:.1f}", f"{r.score_seconds:.1f}"]
+        cells.append(f"failed: {r.error}" if r.error else params)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _unique(xs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for x in xs:
+        if x not in seen:
+            seen.append(x)
+    return seen
+
+
+def _fmt_params(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+
+
+def _samples_csv(s: RatingSample) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(s.predicted)
+    w.writerow(["actual", *names])
+    for j in range(s.actual.size):
+        w.writerow([f"{s.actual[j]:g}", *(f"{s.predicted[n][j]:.4f}" for n in names)])
+    return buf.getvalue()
+
+
+def _finite(x: Any) -> Any:
+    """NaN and infinities become None so the JSON is standard."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,256 @@
+"""Run every model on every protocol and write the report.
+
+Models are looked up by name in a registry of factories, so lmrec's own
+model runs exactly like a baseline; it is registered here as ``lmrec`` (both
+kinds), with factories that import :mod:`lmrec.model` only when called, so
+importing :mod:`lmrec.evaluate` stays light. Another model is added with::
+
+    from lmrec.evaluate import register_model
+    register_model("mine", lambda quick: MyRanker(epochs=1 if quick else 20), kind="ranker")
+
+A factory takes ``quick`` (small grids and few epochs, for tests) and returns
+an unfitted :class:`~lmrec.evaluate.base.Ranker` or
+:class:`~lmrec.evaluate.base.RatingModel`. A fresh model is built for every
+fold, so no state leaks from one fold's test set into another's training.
+Besides the metrics, the runner keeps what the charts need: per-case values
+by history length, lmrec's per-epoch training log and, for rating protocols,
+the first fold's predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from lmrec.errors import InvalidInputError, NotFoundError
+from lmrec.evaluate import search_protocol  # noqa: F401  (registers protocol P4)
+from lmrec.evaluate.base import FitContext, Ranker, RatingModel
+from lmrec.evaluate.baselines import RANKERS, RATING_MODELS
+from lmrec.evaluate.diagnostics import history_buckets, training_log
+from lmrec.evaluate.protocols import (
+    Fold,
+    ModelKind,
+    Protocol,
+    RankingTest,
+    RatingTest,
+    get_protocol,
+)
+from lmrec.evaluate.report import (
+    LMREC,
+    EvaluationReport,
+    ModelResult,
+    ProtocolResult,
+    RatingSample,
+)
+from lmrec.evaluate.vectors import cached_vectors
+from lmrec.interactions import Interactions
+from lmrec.settings import DEFAULT_ENCODER
+
+log = logging.getLogger(__name__)
+
+Factory = Callable[[bool], Ranker | RatingModel]
+
+#: name -> kind -> factory. Baselines are registered below; lmrec's model is
+#: registered by whoever wires it in (see the module docstring).
+MODELS: dict[str, dict[ModelKind, Factory]] = {}
+
+
+def register_model(name: str, factory: Factory, kind: ModelKind = "ranker") -> None:
+    """Make ``name`` runnable on every protocol of ``kind`` (replacing any earlier entry).
+
+    Args:
+        name: The name used in ``models=`` and in reports.
+        factory: ``factory(quick) -> unfitted model``.
+        kind: ``ranker`` for P1/P3-style protocols, ``rating`` for P2-style ones.
+    """
+    if kind not in ("ranker", "rating"):
+        raise InvalidInputError(f"kind must be 'ranker' or 'rating', not {kind!r}")
+    MODELS.setdefault(name, {})[kind] = factory
+
+
+def lmrec_ranker(quick: bool) -> Ranker:
+    """lmrec's two-tower model as a ``Ranker`` (imports torch on first call)."""
+    from lmrec.model.adapters import lmrec_ranker as make
+
+    return make(quick)
+
+
+def lmrec_rating_model(quick: bool) -> RatingModel:
+    """lmrec's rating head as a ``RatingModel`` (imports torch on first call)."""
+    from lmrec.model.adapters import lmrec_rating_model as make
+
+    return make(quick)
+
+
+for _name, _f in RANKERS.items():
+    register_model(_name, _f, "ranker")
+for _name, _g in RATING_MODELS.items():
+    register_model(_name, _g, "rating")
+register_model(LMREC, lmrec_ranker, "ranker")
+register_model(LMREC, lmrec_rating_model, "rating")
+
+
+def _models_for(protocol: Protocol, models: list[str] | None) -> list[str]:
+    if models is None:
+        return [n for n, kinds in MODELS.items() if protocol.kind in kinds]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise NotFoundError(
+            f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}"
+        )
+    return [m for m in models if protocol.kind in MODELS[m]]
+
+
+def _n_cases(folds: list[Fold]) -> int:
+    total = 0
+    for f in folds:
+        t = f.test
+        total += t.users.size if isinstance(t, RankingTest) else t.values.size
+    return total
+
+
+def _run_model(
+    name: str,
+    factory: Factory,
+    protocol: Protocol,
+    folds: list[Fold],
+    ctx_base: FitContext,
+    quick: bool,
+    sample: RatingSample | None = None,
+) -> ModelResult:
+    res = ModelResult(model=name)
+    lengths: list[np.ndarray] = []
+    headline: list[np.ndarray] = []
+    try:
+        for fold in folds:
+            model = factory(quick)
+            ctx = FitContext(
+                item_vectors=ctx_base.item_vectors,
+                user_vectors=ctx_base.user_vectors,
+                valid=fold.valid,
+                seed=ctx_base.seed,
+                cold_items=fold.cold_items,
+            )
+            t0 = time.perf_counter()
+            model.fit(fold.train, ctx)
+            t1 = time.perf_counter()
+            outcome = protocol.run(model, fold)
+            t2 = time.perf_counter()
+            metrics = outcome.metrics
+            res.fit_seconds += t1 - t0
+            res.score_seconds += t2 - t1
+            res.folds.append(metrics)
+            res.params.append(dict(getattr(model, "params", {}) or {}))
+            epochs = training_log(model)
+            if epochs is not None:
+                res.training.append(epochs)
+            first = protocol.metrics[0]
+            if outcome.history_lengths is not None and first in outcome.cases:
+                lengths.append(outcome.history_lengths)
+                headline.append(outcome.cases[first])
+            if sample is not None and fold.index == sample.fold and outcome.predictions is not None:
+                sample.predicted[name] = outcome.predictions
+            log.info("%s %s fold %d: %s (%.1fs)", protocol.name, name, fold.index, metrics, t2 - t0)
+    except Exception as exc:  # one failing model must not sink a long run
+        log.error("%s %s failed:\n%s", protocol.name, name, traceback.format_exc())
+        res.error = f"{type(exc).__name__}: {exc}"
+        return res
+    keys = protocol.metrics
+    res.metrics = {k: float(np.mean([f[k] for f in res.folds])) for k in keys}
+    res.std = {k: float(np.std([f[k] for f in res.folds])) for k in keys}
+    if lengths:
+        res.by_history = history_buckets(np.concatenate(lengths), np.concatenate(headline))
+    if res.training:
+        res.training_metric = _training_metric(protocol, res.training)
+        if res.training_metric == "RMSE":  # logged as -RMSE (higher is better)
+            for epochs in res.training:
+                for e in epochs:
+                    e["valid"] = -e["valid"]
+    return res
+
+
+def _training_metric(protocol: Protocol, logs: list[list[dict[str, float]]]) -> str:
+    """What the validation column of a training log measures.
+
+    lmrec early-stops on NDCG@10 when ranking and on ``-RMSE`` when its rating
+    head leads; a log of non-positive values on a rating protocol is the latter.
+    """
+    if protocol.kind == "rating" and all(e["valid"] <= 0 for ep in logs for e in ep):
+        return "RMSE"
+    return "NDCG@10"
+
+
+def run_evaluation(
+    data: Interactions,
+    protocols: list[str],
+    models: list[str] | None,
+    out_dir: Path,
+    seed: int = 42,
+    quick: bool = False,
+    *,
+    encoder: str = DEFAULT_ENCODER,
+    cache_dir: Path | None = None,
+    dataset_name: str = "dataset",
+) -> EvaluationReport:
+    """Run ``models`` (all registered when None) on ``protocols`` and write the report.
+
+    Args:
+        data: All events, in log order.
+        protocols: Protocol names (``P1``, ``P2``, ``P3``, ...).
+        models: Model names; each runs on the protocols whose kind it has.
+        out_dir: Where ``report.json`` and ``report.md`` go (rewritten after each
+            protocol, so a long run leaves partial results behind).
+        seed: Seed of every split and every model.
+        quick: Small grids and few epochs (tests, smoke runs).
+        encoder: Encoder name for item and user vectors (``fake`` in unit tests).
+        cache_dir: Where vectors are cached; ``out_dir / "cache"`` by default.
+        dataset_name: Shown in the report.
+
+    Returns:
+        The report, also written to ``out_dir``.
+    """
+    start = time.perf_counter()
+    specs = [get_protocol(p) for p in protocols]
+    cache = cache_dir if cache_dir is not None else out_dir / "cache"
+    item_vecs = cached_vectors(data.item_texts, encoder, cache)
+    user_vecs = cached_vectors(data.user_texts, encoder, cache)
+    base_ctx = FitContext(item_vectors=item_vecs, user_vectors=user_vecs, valid=None, seed=seed)
+    report = EvaluationReport(
+        dataset={
+            "name": dataset_name,
+            "n_users": data.n_users,
+            "n_items": data.n_items,
+            "n_events": len(data),
+        },
+        seed=seed,
+        quick=quick,
+        encoder=encoder,
+    )
+    for proto in specs:
+        folds = proto.split(data, seed)
+        pres = ProtocolResult(
+            name=proto.name,
+            title=proto.title,
+            metrics=list(proto.metrics),
+            lower_is_better=sorted(proto.lower_is_better),
+            n_folds=len(folds),
+            n_test_cases=_n_cases(folds),
+        )
+        report.protocols.append(pres)
+        sample = None
+        if folds and isinstance(folds[0].test, RatingTest):
+            sample = RatingSample(proto.name, folds[0].index, folds[0].test.values.copy())
+            report.samples.append(sample)
+        for name in _models_for(proto, models):
+            factory = MODELS[name][proto.kind]
+            pres.models.append(_run_model(name, factory, proto, folds, base_ctx, quick, sample))
+            report.total_seconds = time.perf_counter() - start
+            report.write(out_dir)
+    report.total_seconds = time.perf_counter() - start
+    report.write(out_dir)
+    return report
