@@ -1,0 +1,126 @@
+"""lmrec's model behind the evaluation harness's ``Ranker`` and ``RatingModel`` seams.
+
+The harness gives histories as bare item indices; the adapters recover time
+gaps from the training events (unknown gaps, e.g. for a validation item revealed
+after training, use the "unknown" bucket the model was trained to handle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from lmrec.errors import ModelError
+from lmrec.evaluate.base import FitContext
+from lmrec.interactions import Interactions
+from lmrec.model.config import ModelConfig
+from lmrec.model.history import UserSequences
+from lmrec.model.scoring import TrainedModel
+from lmrec.model.train import train_model
+
+IntArray = npt.NDArray[np.int64]
+FloatMatrix = npt.NDArray[np.float32]
+
+#: Settings for the rating protocol: only the rating head trains (cloze on hidden ratings).
+RATING_CONFIG = ModelConfig(rating_weight=1.0, next_item_weight=0.0)
+
+#: Settings used when the context names cold items: a wider model whose text-only
+#: path carries more of the loss, since those items will be ranked by text alone.
+COLD_START_CONFIG = ModelConfig(dim=128, dropout=0.3, text_loss_weight=2.0, length_batches=True)
+
+
+class _Fitted:
+    name = "lmrec"
+
+    def __init__(self, config: ModelConfig, *, progress: bool = False) -> None:
+        self.config = config
+        self.progress = progress
+        self._model: TrainedModel | None = None
+        self._seqs: UserSequences | None = None
+
+    @property
+    def model(self) -> TrainedModel:
+        """The trained model; raises ModelError before :meth:`fit`."""
+        if self._model is None:
+            raise ModelError("the lmrec model is not trained yet; call fit() first")
+        return self._model
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        """Train on ``train``, early-stopping on ``ctx.valid``; cold items get no ID parameters."""
+        self._seqs = UserSequences.of(train)
+        self._model = train_model(
+            train,
+            ctx.item_vectors,
+            ctx.user_vectors,
+            self.config.replace(seed=ctx.seed),
+            valid=ctx.valid,
+            cold_items=ctx.cold_items,
+            progress=self.progress,
+        )
+
+    def _context(
+        self, users: IntArray, histories: Sequence[IntArray]
+    ) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]]]:
+        if self._seqs is None:
+            raise ModelError("the lmrec model is not trained yet; call fit() first")
+        return self._seqs.context_for(users, histories)
+
+
+class LmrecRanker(_Fitted):
+    """Top-N ranking by ``dot(user tower, item tower)`` over the whole catalog.
+
+    Args:
+        config: Hyper-parameters; by default :class:`ModelConfig`'s, or
+            :data:`COLD_START_CONFIG` when ``fit`` is told about cold items.
+        progress: Show the training progress bar.
+    """
+
+    def __init__(self, config: ModelConfig | None = None, *, progress: bool = False) -> None:
+        super().__init__(config or ModelConfig(), progress=progress)
+        self._explicit = config is not None
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        """Train; with cold items and no explicit config, use :data:`COLD_START_CONFIG`."""
+        if not self._explicit and ctx.cold_items is not None and len(ctx.cold_items):
+            self.config = COLD_START_CONFIG.replace(max_epochs=self.config.max_epochs)
+        super().fit(train, ctx)
+
+    def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
+        """Scores ``(len(users), n_items)`` from each user's history (oldest first)."""
+        gaps, values = self._context(users, histories)
+        return self.model.score(users, histories, gaps=gaps, values=values)
+
+
+class LmrecRatingModel(_Fitted):
+    """Explicit ratings from the rating head on the user's full training history."""
+
+    def __init__(self, config: ModelConfig | None = None, *, progress: bool = False) -> None:
+        super().__init__(config or RATING_CONFIG, progress=progress)
+
+    def predict(self, users: IntArray, items: IntArray) -> npt.NDArray[np.float64]:
+        """Predicted rating of each (user, item) pair."""
+        if self._seqs is None:
+            raise ModelError("the lmrec model is not trained yet; call fit() first")
+        seqs = self._seqs
+        users = np.asarray(users, dtype=np.int64)
+        hist = [seqs.items_of(int(u)) for u in users]
+        gaps = [seqs.gaps_of(int(u)) for u in users]
+        values = [seqs.values_of(int(u)) for u in users]
+        return self.model.predict_ratings(
+            users, np.asarray(items, dtype=np.int64), hist, gaps=gaps, values=values
+        )
+
+
+def lmrec_ranker(quick: bool = False) -> LmrecRanker:
+    """Factory for the harness registry (``register_model("lmrec", lmrec_ranker)``)."""
+    ranker = LmrecRanker()
+    if quick:
+        ranker.config = ranker.config.replace(max_epochs=3)
+    return ranker
+
+
+def lmrec_rating_model(quick: bool = False) -> LmrecRatingModel:
+    """Factory for the harness registry (``register_model("lmrec", ..., "rating")``)."""
+    return LmrecRatingModel(RATING_CONFIG.replace(max_epochs=3) if quick else None)

@@ -1,0 +1,78 @@
+"""Training objectives: next-item softmax (full or sampled with logQ correction) and rating MSE."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+
+
+def full_softmax_loss(
+    users: Tensor,
+    catalog: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    exclude: Tensor | None = None,
+) -> Tensor:
+    """Weighted cross-entropy of each target item against the whole catalog.
+
+    Exact and cheap while ``n_items * dim`` fits comfortably in memory (tens of
+    thousands of items); use :func:`sampled_softmax_loss` beyond that.
+
+    Args:
+        users: User vectors ``(N, dim)``.
+        catalog: Item vectors ``(n_items, dim)``.
+        targets: Target item index per row ``(N,)``.
+        weights: Non-negative weight per row ``(N,)`` (event-kind weights).
+        exclude: ``(N, n_items)`` True for items left out of a row's softmax (items
+            the user already had, which ranking never shows); never the target.
+    """
+    logits = users @ catalog.T
+    if exclude is not None:
+        logits = logits.masked_fill(exclude, float("-inf"))
+    ce = F.cross_entropy(logits, targets, reduction="none")
+    return (ce * weights).sum() / weights.sum().clamp(min=1e-8)
+
+
+def sampled_softmax_loss(
+    users: Tensor,
+    catalog: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    log_q: Tensor,
+    n_negatives: int,
+    generator: torch.Generator,
+) -> Tensor:
+    """Cross-entropy against in-batch targets plus sampled negatives, with logQ correction.
+
+    Negatives are drawn from the sampling distribution ``q`` (popularity-smoothed);
+    subtracting ``log q`` from every candidate logit removes the bias toward
+    popular items that sampling would otherwise teach (Yi et al., 2019).
+
+    Args:
+        users: User vectors ``(N, dim)``.
+        catalog: Item vectors ``(n_items, dim)``.
+        targets: Target item per row ``(N,)``.
+        weights: Non-negative weight per row ``(N,)``.
+        log_q: Log sampling probability of each item ``(n_items,)``.
+        n_negatives: Items drawn from ``q`` and shared by all rows.
+        generator: Source of randomness (seeded by the trainer).
+    """
+    batch_items = torch.unique(targets)
+    drawn = torch.multinomial(log_q.exp(), n_negatives, replacement=True, generator=generator).to(
+        targets.device
+    )
+    cands = torch.cat([batch_items, drawn])
+    logits = users @ catalog[cands].T - log_q[cands]
+    label = torch.searchsorted(batch_items, targets)
+    # A drawn copy of a row's own target is not a negative for that row.
+    own = drawn.unsqueeze(0) == targets.unsqueeze(1)
+    mask = torch.cat([torch.zeros_like(logits[:, : batch_items.numel()], dtype=torch.bool), own], 1)
+    logits = logits.masked_fill(mask, float("-inf"))
+    ce = F.cross_entropy(logits, label, reduction="none")
+    return (ce * weights).sum() / weights.sum().clamp(min=1e-8)
+
+
+def rating_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error of predicted ratings."""
+    return F.mse_loss(pred, target)

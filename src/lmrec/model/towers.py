@@ -1,0 +1,153 @@
+"""The two towers: item vectors from text (+ ID), user vectors from behaviour (+ profile, ID).
+
+Scoring is pure: nothing here samples, drops out at eval time, or updates state.
+Training-time randomness (ID dropout, gap dropout) is passed in as masks by
+:mod:`lmrec.model.train`, so the same modules serve both verbs.
+
+An item vector is ``proj(LM(text)) + i0[item]``; ``i0`` is zero (and never
+trained) for items without an ID embedding, e.g. items added after training or
+held out as cold. A user vector is ``causal_transformer(history)[-1] +
+proj(LM(profile)) + u0[user]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from lmrec.model.config import ModelConfig
+
+#: Gap bucket meaning "time gap unknown" (first event, or serving without timestamps).
+UNKNOWN_GAP = 0
+
+
+def gap_buckets(gaps_seconds: npt.NDArray[np.float64], n_buckets: int) -> npt.NDArray[np.int64]:
+    """Log2 buckets of time gaps; NaN (unknown) maps to :data:`UNKNOWN_GAP`.
+
+    Log buckets because what matters is "same session / same day / months later",
+    not the exact number of seconds.
+    """
+    g = np.asarray(gaps_seconds, dtype=np.float64)
+    out = np.full(g.shape, UNKNOWN_GAP, dtype=np.int64)
+    known = np.isfinite(g)
+    b = np.floor(np.log2(np.clip(g[known], 0.0, None) + 1.0)).astype(np.int64)
+    out[known] = 1 + np.clip(b, 0, n_buckets - 2)
+    return out
+
+
+#: Rating buckets: 0 = no rating, else ``1 + round(value)`` for values 0..10.
+VALUE_BUCKETS = 12
+
+
+def value_buckets(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Bucket of each event's rating (NaN = none = 0), so the history says what was liked."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.zeros(v.shape, dtype=np.int64)
+    known = np.isfinite(v)
+    out[known] = 1 + np.clip(np.rint(v[known]), 0, VALUE_BUCKETS - 2).astype(np.int64)
+    return out
+
+
+class ItemTower(nn.Module):
+    """Item vector = learned projection of the frozen LM text vector + optional ID embedding."""
+
+    def __init__(self, n_items: int, text_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.Linear(text_dim, cfg.text_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.text_hidden, cfg.dim),
+        )
+        self.skip = nn.Linear(text_dim, cfg.dim, bias=False)
+        self.i0 = nn.Embedding(n_items, cfg.dim)
+        nn.init.normal_(self.i0.weight, std=0.01)
+
+    def text_part(self, text: Tensor) -> Tensor:
+        """The text-only vector: what a brand-new item gets."""
+        out: Tensor = self.proj(text) + self.skip(text)
+        return out
+
+    def forward(self, text: Tensor, items: Tensor | None, keep_id: Tensor | None) -> Tensor:
+        """Vectors for ``text`` rows; ``items`` (same rows) adds ``i0`` where ``keep_id`` holds."""
+        out = self.text_part(text)
+        if items is not None:
+            ids: Tensor = self.i0(items.clamp(min=0))
+            mask = (items >= 0).to(out.dtype)
+            if keep_id is not None:
+                mask = mask * keep_id.to(out.dtype)
+            out = out + ids * mask.unsqueeze(-1)
+        return out
+
+
+class UserTower(nn.Module):
+    """Causal Transformer over recent items (with positions, gaps, ratings) + profile + ID."""
+
+    def __init__(self, n_users: int, text_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.max_len = cfg.max_len
+        self.n_heads = cfg.n_heads
+        self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+        self.gap = nn.Embedding(cfg.gap_buckets, cfg.dim)
+        self.value = nn.Embedding(VALUE_BUCKETS, cfg.dim)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        nn.init.normal_(self.gap.weight, std=0.02)
+        nn.init.normal_(self.value.weight, std=0.02)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d_model=cfg.dim,
+                nhead=cfg.n_heads,
+                dim_feedforward=cfg.dim * 2,
+                dropout=cfg.dropout,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
+            )
+            for _ in range(cfg.n_layers)
+        )
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.profile = nn.Linear(text_dim, cfg.dim)
+        self.u0 = nn.Embedding(n_users, cfg.dim)
+        nn.init.normal_(self.u0.weight, std=0.01)
+        self.scale = math.sqrt(cfg.dim)
+
+    def states(self, hist: Tensor, gaps: Tensor, values: Tensor, pad: Tensor) -> Tensor:
+        """Causal outputs ``(B, L, dim)``: position ``t`` has seen events ``<= t`` only.
+
+        Args:
+            hist: Item vectors of the (left-padded) history, ``(B, L, dim)``.
+            gaps: Gap bucket of each event, ``(B, L)``.
+            values: Rating bucket of each event, ``(B, L)``.
+            pad: True where a position is padding, ``(B, L)``.
+        """
+        length = hist.shape[1]
+        pos = torch.arange(self.max_len - length, self.max_len, device=hist.device)
+        x = hist * self.scale + self.pos(pos).unsqueeze(0) + self.gap(gaps) + self.value(values)
+        x = self.drop(x) * (~pad).unsqueeze(-1).to(x.dtype)
+        causal = torch.triu(
+            torch.ones(length, length, dtype=torch.bool, device=hist.device), diagonal=1
+        )
+        # A fully padded row would make softmax NaN; let padding attend to itself.
+        attn_mask = causal.unsqueeze(0) | pad.unsqueeze(1)
+        attn_mask = attn_mask & ~torch.eye(length, dtype=torch.bool, device=hist.device)
+        attn_mask = attn_mask.repeat_interleave(self.n_heads, dim=0)
+        for block in self.blocks:
+            x = block(x, src_mask=attn_mask)
+        out: Tensor = self.norm(x)
+        return out
+
+    def static_part(self, profile: Tensor, users: Tensor | None, keep_id: Tensor | None) -> Tensor:
+        """Profile projection plus ``u0`` (where the user has one and it is kept)."""
+        out: Tensor = self.profile(profile)
+        if users is not None:
+            ids: Tensor = self.u0(users.clamp(min=0))
+            mask = (users >= 0).to(out.dtype)
+            if keep_id is not None:
+                mask = mask * keep_id.to(out.dtype)
+            out = out + ids * mask.unsqueeze(-1)
+        return out

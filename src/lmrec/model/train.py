@@ -1,0 +1,422 @@
+"""Training: next-item softmax at every position of each user's history, plus a rating head.
+
+Why this shape:
+- Predicting the next item at *every* position (SASRec-style) gives one training
+  signal per event instead of one per user.
+- Each step computes the softmax twice: with full item vectors (text + ``i0``,
+  ``i0`` randomly dropped) and with text-only vectors. The second term trains
+  the path new items take, so a cold item is ranked by its text well.
+- Early stopping keeps the epoch with the best validation NDCG@10 (or RMSE when
+  only the rating head trains), within a wall-clock budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lmrec.errors import InvalidInputError
+from lmrec.evaluate.base import ValidationSplit
+from lmrec.interactions import Interactions
+from lmrec.model.config import ModelConfig
+from lmrec.model.history import UserSequences
+from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
+from lmrec.model.network import LmrecNet
+from lmrec.model.scoring import EpochLog, TrainedModel
+from lmrec.model.towers import gap_buckets, value_buckets
+from lmrec.text import resolve_device
+
+IntArray = npt.NDArray[np.int64]
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass
+class _Windows:
+    """Left-padded training windows of ``max_len`` events (a long history gives several)."""
+
+    users: Tensor  # (S,)
+    items: Tensor  # (S, L), -1 = padding
+    gaps: Tensor  # (S, L) gap buckets
+    values: Tensor  # (S, L) rating buckets
+    nexts: Tensor  # (S, L) the event after each position, -1 = none
+    next_w: Tensor  # (S, L) its weight, clipped at 0 (0 = not a next-item target)
+    raw_v: Tensor  # (S, L) rating at each position, NaN = none
+
+
+def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Windows:
+    length = cfg.max_len
+    spans: list[tuple[int, int, int]] = []
+    for u in range(seqs.n_users):
+        lo, hi = int(seqs.indptr[u]), int(seqs.indptr[u + 1])
+        end = hi
+        while end > lo:
+            spans.append((u, max(lo, end - length), end))
+            end -= length
+    s = len(spans)
+    items = np.full((s, length), -1, dtype=np.int64)
+    gaps = np.zeros((s, length), dtype=np.int64)
+    values = np.zeros((s, length), dtype=np.int64)
+    nexts = np.full((s, length), -1, dtype=np.int64)
+    next_w = np.zeros((s, length), dtype=np.float32)
+    raw_v = np.full((s, length), np.nan, dtype=np.float32)
+    all_gaps = np.full(len(seqs.ts), np.nan)
+    for u in range(seqs.n_users):
+        lo, hi = int(seqs.indptr[u]), int(seqs.indptr[u + 1])
+        all_gaps[lo:hi] = seqs.gaps_of(u)
+    for j, (u, lo, hi) in enumerate(spans):
+        n = hi - lo
+        end = int(seqs.indptr[u + 1])
+        items[j, length - n :] = seqs.item[lo:hi]
+        gaps[j, length - n :] = gap_buckets(all_gaps[lo:hi], cfg.gap_buckets)
+        values[j, length - n :] = value_buckets(seqs.value[lo:hi])
+        raw_v[j, length - n :] = seqs.value[lo:hi]
+        # Position t predicts the user's next event, which may open the next window.
+        nxt = min(hi + 1, end)
+        m = nxt - (lo + 1)
+        nexts[j, length - n : length - n + m] = seqs.item[lo + 1 : nxt]
+        next_w[j, length - n : length - n + m] = np.clip(seqs.weight[lo + 1 : nxt], 0, None)
+
+    def t(a: npt.NDArray[np.generic]) -> Tensor:
+        return torch.from_numpy(a).to(device)
+
+    return _Windows(
+        users=t(np.asarray([sp[0] for sp in spans], dtype=np.int64)),
+        items=t(items),
+        gaps=t(gaps),
+        values=t(values),
+        nexts=t(nexts),
+        next_w=t(next_w),
+        raw_v=t(raw_v),
+    )
+
+
+def _distinct_cases(
+    users: IntArray, histories: Sequence[IntArray]
+) -> tuple[list[int], npt.NDArray[np.int64]]:
+    """First case of each distinct (user, history), and each case's distinct index.
+
+    Cold-start validation has many cases per user with one history; scoring each
+    distinct history once keeps validation cheap.
+    """
+    seen: dict[tuple[int, bytes], int] = {}
+    first: list[int] = []
+    inverse = np.empty(len(users), dtype=np.int64)
+    for j, (u, h) in enumerate(zip(users, histories, strict=True)):
+        key = (int(u), np.asarray(h, dtype=np.int64).tobytes())
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(j)
+        inverse[j] = seen[key]
+    return first, inverse
+
+
+def _ndcg_at_10(
+    model: TrainedModel,
+    valid: ValidationSplit,
+    seqs: UserSequences,
+    candidates: npt.NDArray[np.bool_] | None,
+) -> tuple[float, float]:
+    """Validation NDCG@10 and HR@10, ranking all candidates except the user's history."""
+    first, inverse = _distinct_cases(valid.users, valid.histories)
+    users = valid.users[first]
+    hist = [valid.histories[j] for j in first]
+    gaps, values = seqs.context_for(users, hist)
+    vecs = model.user_vectors(users, hist, gaps=gaps, values=values)
+    ranks = np.empty(len(valid.users), dtype=np.int64)
+    for s in range(0, len(first), 512):
+        scores = model.score_vectors(vecs[s : s + 512])
+        if candidates is not None:
+            scores[:, ~candidates] = -np.inf
+        for k, h in enumerate(hist[s : s + 512]):
+            scores[k, np.asarray(h, dtype=np.int64)] = -np.inf
+        cases = np.flatnonzero((inverse >= s) & (inverse < s + 512))
+        rows = inverse[cases] - s
+        target = scores[rows, valid.items[cases]]
+        ranks[cases] = (scores[rows] > target[:, None]).sum(axis=1)
+    hit = ranks < 10
+    ndcg = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+    return float(ndcg.mean()), float(hit.mean())
+
+
+def _valid_rmse(model: TrainedModel, valid: ValidationSplit, seqs: UserSequences) -> float:
+    ok = np.isfinite(valid.values)
+    users = valid.users[ok]
+    hist = [seqs.items_of(int(u)) for u in users]
+    gaps = [seqs.gaps_of(int(u)) for u in users]
+    values = [seqs.values_of(int(u)) for u in users]
+    pred = model.predict_ratings(users, valid.items[ok], hist, gaps=gaps, values=values)
+    return float(np.sqrt(np.mean((pred - valid.values[ok]) ** 2)))
+
+
+def train_model(
+    interactions: Interactions,
+    item_vectors: Vectors,
+    user_vectors: Vectors,
+    config: ModelConfig | None = None,
+    *,
+    valid: ValidationSplit | None = None,
+    cold_items: IntArray | None = None,
+    progress: bool = True,
+    init: TrainedModel | None = None,
+) -> TrainedModel:
+    """Train the lmrec model on ``interactions``.
+
+    Args:
+        interactions: Training events; their vocabularies become the model's.
+        item_vectors: LM vector of each item's text ``(n_items, text_dim)``.
+        user_vectors: LM vector of each user's profile ``(n_users, text_dim)``.
+        config: Hyper-parameters; the defaults suit catalogs like MovieLens.
+        valid: Held-out cases for early stopping (next-item NDCG@10, or RMSE when
+            ``next_item_weight`` is 0). Without it, training runs ``max_epochs``.
+        cold_items: Items that must get no ID parameters (their ``i0`` stays zero).
+        progress: Show a progress bar with loss and validation metric per epoch.
+        init: Warm start: copy this model's parameters (ID embeddings matched by
+            external id; new items and users start fresh) before training, as the
+            background trainer does when it fine-tunes the serving model.
+
+    Returns:
+        The model from the best validation epoch.
+    """
+    cfg = config or ModelConfig()
+    if item_vectors.shape[0] != interactions.n_items:
+        raise InvalidInputError("item_vectors must have one row per item of the interactions")
+    if user_vectors.shape[0] != interactions.n_users:
+        raise InvalidInputError("user_vectors must have one row per user of the interactions")
+    if len(interactions) == 0:
+        raise InvalidInputError("cannot train on zero interactions")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    device = torch.device(resolve_device(cfg.device))
+    started = time.monotonic()
+
+    counts = np.bincount(interactions.item, minlength=interactions.n_items)
+    has_id = counts > 0
+    cold_mask = None
+    if cold_items is not None and len(cold_items):
+        has_id[np.asarray(cold_items, dtype=np.int64)] = False
+        cold_mask = np.zeros(interactions.n_items, dtype=bool)
+        cold_mask[np.asarray(cold_items, dtype=np.int64)] = True
+    net = LmrecNet(
+        torch.from_numpy(np.asarray(item_vectors, dtype=np.float32)),
+        torch.from_numpy(np.asarray(user_vectors, dtype=np.float32)),
+        torch.from_numpy(has_id),
+        cfg,
+    ).to(device)
+    if init is not None:
+        warm_start(net, init, interactions.items.ids, interactions.users.ids)
+    model = TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids)
+    seqs = UserSequences.of(interactions)
+    win = _windows(seqs, cfg, device)
+    has_id_t = net.item_has_id.to(torch.float32).unsqueeze(-1)
+    pop = torch.from_numpy((counts + 1.0) / (counts + 1.0).sum()).float().to(device)
+    log_q = pop.log()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rated = torch.isfinite(win.raw_v)
+    train_rating = cfg.rating_weight > 0 and bool(rated.any())
+    if train_rating:
+        with torch.no_grad():
+            net.rating.mu.fill_(float(win.raw_v[rated].mean()))
+
+    best = -np.inf
+    best_state = copy.deepcopy(net.state_dict())
+    bad = 0
+    lengths = (win.items >= 0).sum(dim=1).cpu().numpy()
+    bar = tqdm(range(cfg.max_epochs), disable=not progress, desc="training", unit="epoch")
+    log: list[EpochLog] = []
+    for epoch in bar:
+        net.train()
+        total, steps = 0.0, 0
+        batches = (
+            _length_batches(lengths, cfg.batch_size, rng)
+            if cfg.length_batches
+            else _random_batches(len(lengths), cfg.batch_size, rng)
+        )
+        for batch in batches:
+            if time.monotonic() - started > cfg.max_seconds:
+                break  # out of budget: validate what we have and stop
+            b = torch.from_numpy(batch).to(device)
+            loss = _step_loss(net, win, b, has_id_t, log_q, cfg, gen, train_rating)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        net.eval()
+        model.refresh()
+        metric, shown = _validate(model, valid, seqs, cfg, cold_mask)
+        mean_loss = total / max(steps, 1)
+        bar.set_postfix(loss=f"{mean_loss:.4f}", **shown)
+        log.append(EpochLog(epoch, mean_loss, metric, time.monotonic() - started))
+        if metric > best:
+            best, bad = metric, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            bad += 1
+        if valid is not None and bad >= cfg.patience:
+            break
+        if time.monotonic() - started > cfg.max_seconds:
+            break
+    bar.close()
+    if valid is not None:
+        net.load_state_dict(best_state)
+    return TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids, log)
+
+
+def _validate(
+    model: TrainedModel,
+    valid: ValidationSplit | None,
+    seqs: UserSequences,
+    cfg: ModelConfig,
+    candidates: npt.NDArray[np.bool_] | None,
+) -> tuple[float, dict[str, str]]:
+    """The early-stopping metric (higher is better) and what the progress bar shows.
+
+    The metric follows the leading head: RMSE when the rating loss outweighs the
+    next-item loss (and validation has ratings), else NDCG@10. With cold items,
+    validation cases rank among the cold items only, as a cold-start test does.
+    """
+    if valid is None or len(valid.users) == 0:
+        return 0.0, {}
+    rating_led = cfg.rating_weight > cfg.next_item_weight and bool(np.isfinite(valid.values).any())
+    if not rating_led:
+        ndcg, hr = _ndcg_at_10(model, valid, seqs, candidates)
+        return ndcg, {"val_ndcg10": f"{ndcg:.4f}", "val_hr10": f"{hr:.4f}"}
+    rmse = _valid_rmse(model, valid, seqs)
+    return -rmse, {"val_rmse": f"{rmse:.4f}"}
+
+
+def _random_batches(n: int, size: int, rng: np.random.Generator) -> list[IntArray]:
+    perm = rng.permutation(n)
+    return [perm[s : s + size] for s in range(0, n, size)]
+
+
+def _length_batches(
+    lengths: npt.NDArray[np.int64], size: int, rng: np.random.Generator
+) -> list[IntArray]:
+    """Batches of windows of similar length, in random order.
+
+    Histories vary from a handful of events to ``max_len``; grouping similar
+    lengths lets each step trim the padding, which roughly halves training time.
+    """
+    jitter = rng.random(len(lengths))
+    order = np.lexsort((jitter, lengths))
+    batches = [order[s : s + size] for s in range(0, len(order), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _seen_mask(hist: Tensor, rows: Tensor, cols: Tensor, n_items: int, targets: Tensor) -> Tensor:
+    """``(N, n_items)`` True for items at or before each selected position, except its target."""
+    b, length = hist.shape
+    pos = torch.arange(length, device=hist.device).expand(b, length)
+    first = torch.full((b, n_items + 1), length, dtype=torch.long, device=hist.device)
+    slot = torch.where(hist >= 0, hist, torch.full_like(hist, n_items))
+    first = first.scatter_reduce(1, slot, pos, reduce="amin")[:, :n_items]
+    mask = first[rows] <= cols.unsqueeze(-1)
+    return mask.scatter(1, targets.unsqueeze(-1), False)
+
+
+def _step_loss(
+    net: LmrecNet,
+    win: _Windows,
+    b: Tensor,
+    has_id: Tensor,
+    log_q: Tensor,
+    cfg: ModelConfig,
+    gen: torch.Generator,
+    train_rating: bool,
+) -> Tensor:
+    dev = b.device
+    hist = win.items[b]
+    width = int((hist >= 0).sum(dim=1).max())
+    hist = hist[:, -width:]
+    pad = hist < 0
+    users = win.users[b]
+
+    def chance(p: float, *shape: int) -> Tensor:
+        return torch.rand(*shape, generator=gen).to(dev) < p
+
+    gaps = win.gaps[b][:, -width:].masked_fill(chance(cfg.gap_dropout, *hist.shape), 0)
+    values = win.values[b][:, -width:].masked_fill(chance(cfg.value_dropout, *hist.shape), 0)
+    raw_v = win.raw_v[b][:, -width:]
+    # Cloze rating targets: these ratings are hidden from the history and predicted
+    # from the user's state after the whole window, as a test rating is.
+    cloze = chance(cfg.rating_mask, *hist.shape) & torch.isfinite(raw_v) if train_rating else None
+    if cloze is not None:
+        values = values.masked_fill(cloze, 0)
+    text_cat = net.items.text_part(net.item_text)
+    keep_item = (~chance(cfg.id_dropout, net.n_items)).unsqueeze(-1).float()
+    full_cat = text_cat + net.items.i0.weight * has_id * keep_item
+    # History and targets share the projected item vectors (one projection per step).
+    states = net.users.states(full_cat[hist.clamp(min=0)], gaps, values, pad)
+    static = net.user_static(net.user_text[users], users, ~chance(cfg.id_dropout, len(users)))
+    u = states + static.unsqueeze(1)
+    nexts = win.nexts[b][:, -width:]
+    loss = torch.zeros((), device=dev)
+    if cfg.next_item_weight > 0:
+        w_all = win.next_w[b][:, -width:]
+        sel = (nexts >= 0) & (w_all > 0)
+        rows, cols = sel.nonzero(as_tuple=True)
+        us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
+        mask = _seen_mask(hist, rows, cols, net.n_items, tg) if cfg.mask_seen else None
+        for cat, weight in ((full_cat, 1.0), (text_cat, cfg.text_loss_weight)):
+            if weight <= 0:
+                continue
+            if cfg.negatives > 0:
+                part = sampled_softmax_loss(us, cat, tg, w, log_q, cfg.negatives, gen)
+            else:
+                part = full_softmax_loss(us, cat, tg, w, mask)
+            loss = loss + cfg.next_item_weight * weight * part
+    if cloze is not None:
+        rows, cols = cloze.nonzero(as_tuple=True)
+        if len(rows):
+            pred = net.predict_rating(u[rows, -1], users[rows], hist[rows, cols])
+            loss = loss + cfg.rating_weight * rating_loss(pred, raw_v[rows, cols])
+    return loss
+
+
+#: Parameters indexed by item or user position; copied row by row, matched by external id.
+_ITEM_ROWS = ("items.i0.weight", "rating.bi.weight")
+_USER_ROWS = ("users.u0.weight", "rating.bu.weight")
+_FEATURES = ("item_text", "user_text", "item_has_id")
+
+
+def warm_start(
+    net: LmrecNet, init: TrainedModel, item_ids: Sequence[str], user_ids: Sequence[str]
+) -> None:
+    """Copy ``init``'s parameters into ``net`` (same config, possibly larger vocabularies).
+
+    Shared weights are copied as they are; ID rows are copied for ids both
+    vocabularies know, so the fine-tuned model keeps what it learned about old
+    items and users while new ones start from their text.
+    """
+    old = init.net.state_dict()
+    new = net.state_dict()
+    old_items = {i: n for n, i in enumerate(init.item_ids)}
+    old_users = {u: n for n, u in enumerate(init.user_ids)}
+    with torch.no_grad():
+        for name, target in new.items():
+            if name in _FEATURES or name not in old:
+                continue
+            source = old[name].to(target.device)
+            if name in _ITEM_ROWS or name in _USER_ROWS:
+                ids, where = (item_ids, old_items) if name in _ITEM_ROWS else (user_ids, old_users)
+                pairs = [(n, where[x]) for n, x in enumerate(ids) if x in where]
+                if pairs:
+                    dst = torch.tensor([p[0] for p in pairs], device=target.device)
+                    src = torch.tensor([p[1] for p in pairs], device=target.device)
+                    target[dst] = source[src]
+            elif source.shape == target.shape:
+                target.copy_(source)
+        if "item_has_id" in new:
+            # Items without an ID keep i0 = 0 (cold items, or items with no events).
+            net.items.i0.weight[~net.item_has_id] = 0.0
+            net.rating.bi.weight[~net.item_has_id] = 0.0

@@ -1,0 +1,48 @@
+"""The harness seams: lmrec's model runs like any baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lmrec.errors import ModelError
+from lmrec.evaluate.base import FitContext, Ranker, RatingModel
+from lmrec.model import ModelConfig
+from lmrec.model.adapters import LmrecRanker, LmrecRatingModel, lmrec_ranker
+
+
+def test_ranker_protocol(synthetic: Any, small: ModelConfig) -> None:
+    s = synthetic
+    ranker = LmrecRanker(small.replace(max_epochs=2))
+    assert isinstance(ranker, Ranker)
+    with pytest.raises(ModelError):
+        ranker.score(s.test_users, s.test_histories)
+    ranker.fit(s.train, FitContext(s.item_vectors, s.user_vectors, s.valid, seed=3))
+    assert ranker.model.config.seed == 3
+    scores = ranker.score(s.test_users, s.test_histories)
+    assert scores.shape == (len(s.test_users), s.data.n_items)
+    assert np.isfinite(scores).all()
+
+
+def test_rating_protocol(synthetic: Any, small: ModelConfig) -> None:
+    s = synthetic
+    model = LmrecRatingModel(small.replace(max_epochs=2, rating_weight=1.0, next_item_weight=0.0))
+    assert isinstance(model, RatingModel)
+    model.fit(s.train, FitContext(s.item_vectors, s.user_vectors, s.valid))
+    pred = model.predict(s.test_users, s.test_items)
+    assert pred.shape == (len(s.test_users),) and np.isfinite(pred).all()
+
+
+def test_factory_switches_to_cold_start_config(synthetic: Any) -> None:
+    s = synthetic
+    ranker = lmrec_ranker(quick=True)
+    ranker.config = ranker.config.replace(max_epochs=1)
+    cold = np.array([1, 2], dtype=np.int64)
+    keep = ~np.isin(s.train.item, cold)
+    ranker.fit(
+        s.train.subset(keep), FitContext(s.item_vectors, s.user_vectors, None, cold_items=cold)
+    )
+    assert ranker.model.config.text_loss_weight == 2.0
+    assert ranker.model.config.max_epochs == 1

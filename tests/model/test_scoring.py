@@ -1,0 +1,75 @@
+"""Scoring: text-only items and users, ratings, input checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lmrec.errors import InvalidInputError
+from lmrec.model import TrainedModel
+
+
+def test_text_only_item_vector_finds_its_topic(synthetic: Any, trained: TrainedModel) -> None:
+    """A brand-new item (no index) lands among the catalog items of its own topic."""
+    s = synthetic
+    rng = np.random.default_rng(3)
+    hits = []
+    for it in rng.choice(s.data.n_items, size=20, replace=False):
+        new = trained.item_vectors(s.item_vectors[[it]])  # text alone, as for a new item
+        cat = trained.catalog_vectors()
+        cos = (cat @ new[0]) / (np.linalg.norm(cat, axis=1) * np.linalg.norm(new[0]))
+        cos[it] = -np.inf
+        top = np.argsort(-cos)[:5]
+        hits.append(np.mean(s.topic[top] == s.topic[it]))
+    # Chance is 1 / N_TOPICS = 0.2.
+    assert np.mean(hits) > 0.8
+
+
+def test_new_user_from_raw_item_vectors(synthetic: Any, trained: TrainedModel) -> None:
+    """A user with no index whose history holds items unknown to the model still works."""
+    s = synthetic
+    topic_items = np.arange(2 * synthetic.per_topic, 2 * synthetic.per_topic + 4)
+    vec = trained.user_vectors(
+        np.array([-1]),
+        [np.full(len(topic_items), -1)],
+        history_text=[s.item_vectors[topic_items]],
+        profiles=np.zeros((1, s.user_vectors.shape[1]), dtype=np.float32),
+    )
+    scores = trained.score_vectors(vec)[0]
+    scores[topic_items] = -np.inf
+    top = np.argsort(-scores)[:10]
+    assert np.mean(s.topic[top] == 2) >= 0.5
+
+
+def test_index_adds_the_learned_id_part_to_history(synthetic: Any, trained: TrainedModel) -> None:
+    """Giving a warm item by index (not by its text vector alone) adds its learned ``i0``."""
+    s = synthetic
+    h = s.test_histories[0][-5:]
+    by_text = trained.user_vectors(
+        np.array([-1]), [np.full(len(h), -1)], history_text=[s.item_vectors[h]]
+    )
+    by_index = trained.user_vectors(np.array([-1]), [h])
+    assert by_text.shape == by_index.shape == (1, trained.dim)
+    assert not np.allclose(by_text, by_index)
+
+
+def test_predicted_ratings_are_plausible(synthetic: Any, trained: TrainedModel) -> None:
+    s = synthetic
+    users = s.test_users
+    pred = trained.predict_ratings(
+        users, s.test_items, [s.test_histories[j] for j in range(len(users))]
+    )
+    assert pred.shape == (len(users),)
+    assert np.isfinite(pred).all()
+    assert 1.0 < float(pred.mean()) < 6.0
+
+
+def test_bad_inputs_raise(trained: TrainedModel) -> None:
+    with pytest.raises(InvalidInputError):
+        trained.score(np.array([0]), [np.array([10_000])])
+    with pytest.raises(InvalidInputError):
+        trained.item_vectors(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(InvalidInputError):
+        trained.user_vectors(np.array([0, 1]), [np.array([1])])
