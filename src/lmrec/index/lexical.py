@@ -1,21 +1,95 @@
-"""Incremental BM25 lexical index with per-field weights.
+"""Incremental BM25 lexical index with per-field weights, exact titles and typo lookup.
 
 Kept in sync with the catalog on every upsert and delete, so a new item is
 findable by the next query. Fields are combined BM25F-style: a term's
 frequency is the weighted sum of its frequencies in title, text and categories,
 so a title match counts more than a match in the description.
+
+Two side structures are maintained with the postings, incrementally:
+
+* **exact titles**: the sorted token multiset of each title (with and without
+  parenthesized parts such as a year), so ``toy story`` and ``Toy Story (1995)``
+  both name item ``Toy Story (1995)`` exactly, and ``empire strikes back the``
+  matches ``Empire Strikes Back, The``;
+* **a deletion-neighbourhood vocabulary** (SymSpell): every term's deletions
+  up to ``MAX_EDIT`` characters (over its first ``PREFIX`` characters) map
+  back to the term. Looking up a misspelt term costs a few dozen hash
+  lookups whatever the vocabulary size, then candidates are verified with the
+  optimal-string-alignment distance (a transposition counts as one edit).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from itertools import combinations
 
-from lmrec.text.tokenize import tokenize
+from lmrec.text.tokenize import is_cjk, tokenize
 
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {"title": 3.0, "text": 1.0, "categories": 1.0}
+
+#: Largest edit distance the vocabulary index answers.
+MAX_EDIT = 2
+#: Deletions are generated over this many leading characters (bounds memory for long words).
+PREFIX = 7
+
+_PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+TitleKey = tuple[str, ...]
+
+
+def title_keys(title: str) -> set[TitleKey]:
+    """Exact-match keys of a title: sorted tokens, with and without parenthesized parts."""
+    keys: set[TitleKey] = set()
+    for text in (title, _PARENS.sub(" ", title)):
+        toks = tokenize(text)
+        if toks:
+            keys.add(tuple(sorted(toks)))
+    return keys
+
+
+def _deletes(term: str, max_edit: int = MAX_EDIT, prefix: int = PREFIX) -> set[str]:
+    """``term[:prefix]`` and every string obtained from it by deleting up to ``max_edit`` chars."""
+    head = term[:prefix]
+    out = {head}
+    n = len(head)
+    for d in range(1, min(max_edit, n - 1) + 1):
+        for drop in combinations(range(n), d):
+            out.add("".join(c for i, c in enumerate(head) if i not in drop))
+    return out
+
+
+def osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance, or ``limit + 1`` as soon as it exceeds ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def edit_budget(term: str) -> int:
+    """Edits tolerated for a query term: none under 3 characters, 1 up to 5, then 2.
+
+    Short words have too many neighbours for a correction to be trusted;
+    numbers and Chinese words are never corrected.
+    """
+    if len(term) < 3 or term.isdigit() or is_cjk(term):
+        return 0
+    return 1 if len(term) <= 5 else MAX_EDIT
 
 
 class LexicalIndex:
@@ -25,6 +99,7 @@ class LexicalIndex:
         field_weights: Multiplier per field for term frequency and length.
         k1: BM25 term-frequency saturation.
         b: BM25 length normalization.
+        title_field: The field whose text is matched exactly by :meth:`exact_title`.
     """
 
     def __init__(
@@ -33,13 +108,18 @@ class LexicalIndex:
         *,
         k1: float = 1.2,
         b: float = 0.75,
+        title_field: str = "title",
     ) -> None:
         self._weights = dict(field_weights)
         self._k1 = k1
         self._b = b
+        self._title_field = title_field
         self._postings: dict[str, dict[str, float]] = defaultdict(dict)
         self._doc_terms: dict[str, dict[str, float]] = {}
         self._doc_len: dict[str, float] = {}
+        self._doc_titles: dict[str, set[TitleKey]] = {}
+        self._titles: dict[TitleKey, set[str]] = defaultdict(set)
+        self._neighbours: dict[str, set[str]] = defaultdict(set)
         self._total_len = 0.0
         self._lock = threading.RLock()
 
@@ -49,6 +129,7 @@ class LexicalIndex:
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._doc_len
 
+    # -- updates -----------------------------------------------------------------
     def upsert(self, doc_id: str, fields: Mapping[str, str]) -> None:
         """Index (or re-index) a document."""
         tf: dict[str, float] = defaultdict(float)
@@ -56,6 +137,7 @@ class LexicalIndex:
             w = self._weights.get(name, 1.0)
             for tok in tokenize(text):
                 tf[tok] += w
+        keys = title_keys(fields.get(self._title_field, ""))
         with self._lock:
             self._drop(doc_id)
             self._doc_terms[doc_id] = tf
@@ -63,7 +145,13 @@ class LexicalIndex:
             self._doc_len[doc_id] = length
             self._total_len += length
             for term, f in tf.items():
-                self._postings[term][doc_id] = f
+                docs = self._postings[term]
+                if not docs:
+                    self._add_term(term)
+                docs[doc_id] = f
+            self._doc_titles[doc_id] = keys
+            for key in keys:
+                self._titles[key].add(doc_id)
 
     def remove(self, doc_id: str) -> None:
         with self._lock:
@@ -80,7 +168,29 @@ class LexicalIndex:
                 docs.pop(doc_id, None)
                 if not docs:
                     del self._postings[term]
+                    self._remove_term(term)
+        for key in self._doc_titles.pop(doc_id, set()):
+            ids = self._titles.get(key)
+            if ids is not None:
+                ids.discard(doc_id)
+                if not ids:
+                    del self._titles[key]
 
+    def _add_term(self, term: str) -> None:
+        if len(term) < 2 or term.isdigit() or is_cjk(term):
+            return  # never a correction target
+        for d in _deletes(term):
+            self._neighbours[d].add(term)
+
+    def _remove_term(self, term: str) -> None:
+        for d in _deletes(term):
+            terms = self._neighbours.get(d)
+            if terms is not None:
+                terms.discard(term)
+                if not terms:
+                    del self._neighbours[d]
+
+    # -- vocabulary ----------------------------------------------------------------
     def has_term(self, term: str) -> bool:
         return term in self._postings
 
@@ -88,30 +198,94 @@ class LexicalIndex:
         with self._lock:
             return list(self._postings)
 
+    def document_frequency(self, term: str) -> int:
+        docs = self._postings.get(term)
+        return len(docs) if docs else 0
+
+    def suggest(self, term: str, max_edit: int | None = None) -> list[tuple[str, int]]:
+        """Vocabulary terms within ``max_edit`` edits of ``term``, nearest (then commonest) first.
+
+        Args:
+            term: A folded query token (absent from the vocabulary, typically).
+            max_edit: Edit budget; by default :func:`edit_budget` of the term.
+        """
+        budget = edit_budget(term) if max_edit is None else min(max_edit, MAX_EDIT)
+        if budget <= 0:
+            return []
+        found: dict[str, int] = {}
+        with self._lock:
+            for d in _deletes(term, budget):
+                for cand in self._neighbours.get(d, ()):
+                    if cand != term and cand not in found:
+                        dist = osa_distance(term, cand, budget)
+                        if dist <= budget:
+                            found[cand] = dist
+            ranked = sorted(found.items(), key=lambda kv: (kv[1], -self.document_frequency(kv[0])))
+        return ranked
+
+    # -- reads -----------------------------------------------------------------------
+    def exact_title(self, terms: Sequence[str]) -> set[str]:
+        """Documents whose title (or title without parenthesized parts) is exactly ``terms``."""
+        if not terms:
+            return set()
+        with self._lock:
+            return set(self._titles.get(tuple(sorted(terms)), ()))
+
     def search(
         self,
-        query: str | list[str],
+        query: str | Sequence[str] | Mapping[str, float],
         k: int,
         *,
         allowed: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """Top ``k`` documents by BM25 score for the query's tokens."""
-        terms = tokenize(query) if isinstance(query, str) else query
+        """Top ``k`` documents by BM25 score.
+
+        Args:
+            query: Query text, its tokens, or ``term -> weight`` (typo expansions
+                carry weights below 1).
+            k: How many documents.
+            allowed: When given, only these documents are scored.
+        """
+        weights = self._query_weights(query)
         with self._lock:
-            n = len(self._doc_len)
-            if n == 0 or not terms:
-                return []
-            avg = self._total_len / n if self._total_len > 0 else 1.0
-            scores: dict[str, float] = defaultdict(float)
-            for term, qtf in Counter(terms).items():
-                docs = self._postings.get(term)
-                if not docs:
-                    continue
-                idf = math.log(1.0 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
-                for doc_id, f in docs.items():
-                    if allowed is not None and doc_id not in allowed:
-                        continue
-                    norm = self._k1 * (1.0 - self._b + self._b * self._doc_len[doc_id] / avg)
-                    scores[doc_id] += qtf * idf * f * (self._k1 + 1.0) / (f + norm)
+            scores = self._score(weights, allowed)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         return ranked[:k]
+
+    def scores(
+        self, query: str | Sequence[str] | Mapping[str, float], ids: Iterable[str]
+    ) -> list[float]:
+        """BM25 scores of the given documents (0 where no term matches)."""
+        wanted = list(ids)
+        with self._lock:
+            scores = self._score(self._query_weights(query), set(wanted))
+        return [scores.get(i, 0.0) for i in wanted]
+
+    @staticmethod
+    def _query_weights(query: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:
+        if isinstance(query, Mapping):
+            return dict(query)
+        terms = tokenize(query) if isinstance(query, str) else list(query)
+        return {t: float(c) for t, c in Counter(terms).items()}
+
+    def _score(
+        self, weights: Mapping[str, float], allowed: Collection[str] | None
+    ) -> dict[str, float]:
+        n = len(self._doc_len)
+        scores: dict[str, float] = defaultdict(float)
+        if n == 0 or not weights:
+            return scores
+        avg = self._total_len / n if self._total_len > 0 else 1.0
+        for term, qw in weights.items():
+            docs = self._postings.get(term)
+            if not docs or qw <= 0.0:
+                continue
+            idf = math.log(1.0 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            if allowed is not None and len(allowed) < len(docs):
+                pairs: Iterable[tuple[str, float]] = ((d, docs[d]) for d in allowed if d in docs)
+            else:
+                pairs = ((d, f) for d, f in docs.items() if allowed is None or d in allowed)
+            for doc_id, f in pairs:
+                norm = self._k1 * (1.0 - self._b + self._b * self._doc_len[doc_id] / avg)
+                scores[doc_id] += qw * idf * f * (self._k1 + 1.0) / (f + norm)
+        return scores

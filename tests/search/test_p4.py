@@ -1,0 +1,94 @@
+"""Protocol P4 on a tiny synthetic log: registry path (baselines) and engine path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmrec.engine import Engine
+from lmrec.evaluate.base import FitContext
+from lmrec.evaluate.baselines import RANKERS
+from lmrec.evaluate.protocols import get_protocol
+from lmrec.evaluate.search_protocol import (
+    candidate_mask,
+    genre_masks,
+    run_engine_p4,
+    search_cases,
+)
+from lmrec.interactions import Interactions
+from lmrec.schema import Event, EventKind, Item
+
+from ..conftest import fake_settings  # type: ignore[import-not-found]
+
+GENRES = ("Action", "Comedy", "Drama")
+
+
+def catalog() -> list[Item]:
+    return [
+        Item(str(i), f"Film {i} {GENRES[i % 3].lower()} story", categories=(GENRES[i % 3],))
+        for i in range(30)
+    ]
+
+
+def log() -> list[Event]:
+    """Each user watches items of one genre, in id order; popular items come first."""
+    rng = np.random.default_rng(0)
+    events = []
+    for u in range(12):
+        g = u % 3
+        items = [i for i in range(30) if i % 3 == g][: 4 + int(rng.integers(0, 4))]
+        for t, i in enumerate(items):
+            events.append(Event(f"u{u}", EventKind.CLICK, float(100 * u + t), item=str(i)))
+    return events
+
+
+def test_cases_and_candidates() -> None:
+    data = Interactions.from_records(catalog(), log())
+    p4 = get_protocol("P4")
+    fold = p4.split(data, 42)[0]
+    targets = np.asarray([r[0] for r in fold.test.relevant])  # type: ignore[union-attr]
+    cases = search_cases(data, fold.test.users, targets, fold.test.histories)  # type: ignore[union-attr]
+    assert len(cases) == 12
+    masks = genre_masks(data)
+    cand = candidate_mask(cases, masks, data.n_items)
+    for j, c in enumerate(cases):
+        assert c.query == data.item_categories[c.target][0]
+        assert cand[j, c.target] and not cand[j, c.history].any()
+        assert cand[j].sum() == 10 - c.history.size
+
+
+def test_registry_runs_a_baseline_restricted() -> None:
+    data = Interactions.from_records(catalog(), log())
+    p4 = get_protocol("P4")
+    fold = p4.split(data, 42)[0]
+    model = RANKERS["popularity"](True)
+    ctx = FitContext(np.zeros((30, 4), np.float32), np.zeros((12, 4), np.float32), fold.valid)
+    model.fit(fold.train, ctx)
+    metrics = p4.evaluate(model, fold)
+    assert set(metrics) >= {"NDCG@10", "MRR"}
+    # Every candidate set has at most 10 items: NDCG@10 counts every case.
+    assert 0.0 < metrics["NDCG@10"] <= 1.0
+
+
+def test_engine_path_all_weights(tmp_path: Path) -> None:
+    res = run_engine_p4(
+        catalog(),
+        log(),
+        lambda: Engine.open(settings=fake_settings(tmp_path, store="memory")),
+        weights=(0.0, 1.0),
+    )
+    assert set(res.test) == {0.0, 1.0}
+    assert res.relevance_only == res.test[0.0]
+    assert res.test[0.0]["cases"] == 12
+    assert res.best_weight in (0.0, 1.0)
+    for m in (*res.test.values(), *res.valid.values()):
+        assert 0.0 < m["NDCG@10"] <= 1.0 and 0.0 < m["MRR"] <= 1.0
+
+
+def test_rejects_a_rating_model() -> None:
+    data = Interactions.from_records(catalog(), log())
+    p4 = get_protocol("P4")
+    with pytest.raises(Exception, match="Ranker"):
+        p4.evaluate(object(), p4.split(data, 42)[0])  # type: ignore[arg-type]
