@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-fast check format bench clean
+.PHONY: install browser demo test test-fast check format bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,10 +20,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The console's browser tests drive Debian's Chromium (Playwright cannot download
+# browsers here); install it when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 demo: $(STAMP)
 	$(BIN)/lmrec demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

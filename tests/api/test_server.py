@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,46 +13,14 @@ import pytest
 
 from lmrec.engine import Engine
 
-from ..conftest import MOVIES, fake_settings  # type: ignore[import-not-found]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(
-    data_dir: Path, port: int, *extra: str, encoder: str = "fake"
-) -> subprocess.Popen[bytes]:
-    """Start ``lmrec serve`` in a child process and wait until it answers."""
-    env = {**os.environ, "LMREC_ENCODER": encoder, "LMREC_DATA_DIR": str(data_dir)}
-    log = data_dir.parent / f"server-{port}.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lmrec", "serve", "--port", str(port), *extra],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server died: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start within 120 s")
+from ..conftest import MOVIES, fake_settings, free_port, start_server  # type: ignore[import-not-found]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     with Engine.open(settings=fake_settings(tmp_path)) as eng:
         eng.upsert_items(MOVIES)
-    port = _free_port()
+    port = free_port()
     proc = start_server(tmp_path / "data", port)
     yield f"http://127.0.0.1:{port}", tmp_path, proc
     if proc.poll() is None:

@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from lmrec import __version__
+from lmrec.api.console_routes import router as console_router
 from lmrec.api.errors import install_error_handlers
-from lmrec.api.limits import BodySizeLimit
+from lmrec.api.limits import BodySizeLimit, WorkerHeader
 from lmrec.api.routes import router
 from lmrec.engine import Engine
 from lmrec.settings import Settings
+from lmrec.web import mount_console
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
@@ -46,11 +47,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         app.state.engine = engine
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(console_router)
+    mount_console(app)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    app.add_middleware(WorkerHeader)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

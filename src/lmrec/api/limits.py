@@ -1,4 +1,6 @@
-"""Request body size limit, enforced before the body is parsed.
+"""ASGI middlewares: the request body size limit, and the answering worker's id.
+
+The body size limit is enforced before the body is parsed.
 
 Checks ``Content-Length`` up front and counts streamed bytes for chunked
 bodies, answering 413 in the API's error format either way.
@@ -7,6 +9,7 @@ bodies, answering 413 in the API's error format either way.
 from __future__ import annotations
 
 import json
+import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,3 +81,23 @@ class BodySizeLimit:
         except BodyTooLargeError:
             if not started:
                 await self._reject(send)
+
+
+class WorkerHeader:
+    """ASGI middleware adding ``x-lmrec-worker: <pid>``: which server process answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (b"x-lmrec-worker", str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, with_header)

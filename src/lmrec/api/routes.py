@@ -9,6 +9,7 @@ from lmrec.api.deps import EngineDep, ListQuery, split_list
 from lmrec.api.schemas import (
     DeletedOut,
     EventsIn,
+    ExplanationOut,
     HealthOut,
     IngestOut,
     ItemOut,
@@ -18,6 +19,7 @@ from lmrec.api.schemas import (
     SearchOut,
     SimilarOut,
     UpsertedOut,
+    explanation_out,
     result_items,
 )
 from lmrec.schema import Event, Item
@@ -88,10 +90,17 @@ def recommendations(
     k: int = 10,
     exclude: ListQuery = None,
     category: ListQuery = None,
+    explain: bool = False,
 ) -> RecommendationsOut:
-    """Top-k items for a user; unknown users get cold-start results."""
+    """Top-k items for a user; unknown users get cold-start results.
+
+    With ``explain=true`` each item carries ``explanation`` (one sentence) and
+    ``why`` (the history items that drove it, its rank, its source).
+    """
     cats = split_list(category)
-    scored = engine.recommend(user, k, exclude=split_list(exclude), category=cats or None)
+    scored = engine.recommend(
+        user, k, exclude=split_list(exclude), category=cats or None, explain=explain
+    )
     model = engine.stats().model or "content"
     return RecommendationsOut(user=user, items=result_items(scored), model=model)
 
@@ -102,6 +111,12 @@ def rank(user: str, body: RankIn, engine: EngineDep) -> RecommendationsOut:
     scored = engine.rank(user, body.items)
     model = engine.stats().model or "content"
     return RecommendationsOut(user=user, items=result_items(scored), model=model)
+
+
+@router.get("/users/{user}/explain/{item_id}", response_model=ExplanationOut, tags=["users"])
+def explain(user: str, item_id: str, engine: EngineDep) -> ExplanationOut:
+    """Why an item ranks where it does for this user, high or low (404 for an unknown item)."""
+    return explanation_out(user, engine.explain(user, item_id))
 
 
 @router.delete("/users/{user}", response_model=DeletedOut, tags=["users"])
@@ -116,13 +131,43 @@ def search(
     engine: EngineDep,
     user: str | None = None,
     k: int = 10,
+    offset: int = 0,
     category: ListQuery = None,
+    range: ListQuery = None,
+    exclude: ListQuery = None,
     personalize: float | None = None,
+    explain: bool = False,
 ) -> SearchOut:
-    """Hybrid lexical + semantic search, personalized when a user is given."""
+    """Hybrid lexical + semantic search, personalized when a user is given.
+
+    Parameters:
+
+    - ``q``: the query (1 to ``max_query_length`` characters; typos tolerated).
+    - ``user``: personalize for this user; omitted, results rank by relevance only.
+    - ``k``, ``offset``: the page (``offset + k`` is at most ``max_k``); the next
+      page is ``offset + k``.
+    - ``category``: only items in any of these categories (repeat it or use commas).
+    - ``range``: numeric metadata filter ``field:min:max``, inclusive, either bound
+      may be empty; repeat it for several fields, all must hold. Example:
+      ``range=year:1990:1999&range=price::20``. Items without the field never match.
+    - ``exclude``: item ids never to return (repeat it or use commas).
+    - ``personalize``: weight of the user's taste, 0 (relevance only) to 1.
+    - ``explain``: add ``explanation`` and ``why`` to each item (matched terms,
+      and the history items behind the personal part).
+    """
     cats = split_list(category)
-    scored = engine.search(q, user=user, k=k, category=cats or None, personalize=personalize)
-    return SearchOut(query=q, user=user, items=result_items(scored))
+    scored = engine.search(
+        q,
+        user=user,
+        k=k,
+        offset=offset,
+        category=cats or None,
+        ranges=[r.strip() for r in range or [] if r.strip()],
+        exclude=split_list(exclude),
+        personalize=personalize,
+        explain=explain,
+    )
+    return SearchOut(query=q, user=user, offset=offset, items=result_items(scored))
 
 
 @router.get("/health", response_model=HealthOut, tags=["service"])

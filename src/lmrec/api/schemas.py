@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmrec.engine.explain import ExplainedItems, Explanation
 from lmrec.schema import EventKind, ScoredItems
 
 
@@ -59,6 +60,15 @@ class ResultItem(BaseModel):
     title: str
     score: float
     source: str
+    explanation: str | None = Field(
+        None, description="Why this item is here, in one sentence (with `explain=true`)."
+    )
+    why: dict[str, Any] | None = Field(
+        None,
+        description="The reasons in structure (with `explain=true`): `rank`, `candidates`, "
+        "`source`, `contributions` (history items and the score drop without each), "
+        "`matched_terms`, `matched_fields`, `category`, `closest`, `disliked`, `sentence`.",
+    )
 
 
 class RecommendationsOut(BaseModel):
@@ -74,6 +84,7 @@ class RankIn(_Body):
 class SearchOut(BaseModel):
     query: str
     user: str | None
+    offset: int = Field(0, description="Results skipped before the first one returned.")
     items: list[ResultItem]
 
 
@@ -107,5 +118,46 @@ class ErrorOut(BaseModel):
     field: str | None
 
 
+class ContributionOut(BaseModel):
+    item: str
+    title: str
+    drop: float = Field(description="How much the score falls without this history item.")
+    kind: str = Field(description="The kind of the user's latest event on it.")
+
+
+class ExplanationOut(BaseModel):
+    user: str
+    item: str
+    title: str
+    score: float
+    rank: int | None = Field(
+        description="1-based rank among the user's candidates; null if already consumed."
+    )
+    candidates: int
+    source: str = Field(description="`model`, `content`, `profile` or `popular`.")
+    contributions: list[ContributionOut]
+    category: str | None
+    closest: dict[str, str] | None
+    disliked: dict[str, str] | None
+    sentence: str
+
+
+def explanation_out(user: str, ex: Explanation) -> ExplanationOut:
+    why = ex.as_dict()
+    del why["matched_terms"], why["matched_fields"]
+    return ExplanationOut(user=user, title=ex.title, **why)
+
+
 def result_items(scored: ScoredItems) -> list[ResultItem]:
-    return [ResultItem(id=r.id, title=r.title, score=r.score, source=r.source) for r in scored]
+    details = scored.details if isinstance(scored, ExplainedItems) else None
+    return [
+        ResultItem(
+            id=r.id,
+            title=r.title,
+            score=r.score,
+            source=r.source,
+            explanation=r.explanation,
+            why=None if details is None else details[n].as_dict(),
+        )
+        for n, r in enumerate(scored)
+    ]
