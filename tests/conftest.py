@@ -7,9 +7,14 @@ loaded once per session; everything else is fresh per test.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -52,6 +57,38 @@ def fake_settings(tmp_path: Path, **changes: object) -> Settings:
     }
     base.update(changes)
     return Settings(**base)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    data_dir: Path, port: int, *extra: str, encoder: str = "fake"
+) -> subprocess.Popen[bytes]:
+    """Start ``lmrec serve`` in a child process and wait until it answers."""
+    env = {**os.environ, "LMREC_ENCODER": encoder, "LMREC_DATA_DIR": str(data_dir)}
+    log = data_dir.parent / f"server-{port}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lmrec", "serve", "--port", str(port), *extra],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server died: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start within 120 s")
 
 
 @pytest.fixture

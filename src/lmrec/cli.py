@@ -198,6 +198,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int, typer.Option(help="Server processes sharing one store.")] = 1,
+    background_training: Annotated[
+        bool,
+        typer.Option("--background-training", help="Also run `lmrec trainer` beside the server."),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (and console) for the engine in the data folder."""
     import uvicorn
@@ -206,6 +210,8 @@ def serve(
         settings = _settings(data_dir, encoder)
         host = host or settings.host
         port = port if port is not None else settings.port
+        if background_training:
+            _start_trainer(settings)
         if workers > 1:
             # Each worker builds its own app from LMREC_* variables; pass ours on.
             os.environ["LMREC_DATA_DIR"] = str(settings.data_dir)
@@ -222,6 +228,27 @@ def serve(
             uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
         finally:
             engine.close()
+
+
+def _start_trainer(settings: Settings) -> None:
+    """Run ``lmrec trainer`` in its own process, stopped when this process exits."""
+    import atexit
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmrec", "trainer", "--data-dir", str(settings.data_dir),
+         "--encoder", settings.encoder],
+    )  # fmt: skip
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    atexit.register(stop)
 
 
 @app.command()
@@ -246,6 +273,10 @@ def demo(
             else:
                 console.print("already imported; reusing the data folder")
             out.print(ds.report.render())
+            if engine.model_version is None:
+                console.print("[bold]training the model[/bold] (about 3 minutes on 2 CPU cores)")
+                record = engine.train()
+                console.print(f"model {record.version} serving: {dict(record.metrics)}")
             if no_serve:
                 return
             import uvicorn
@@ -268,6 +299,146 @@ def demo(
             )
         finally:
             engine.close()
+
+
+@app.command()
+def trainer(
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    min_events: Annotated[int, typer.Option(help="Train after this many new events.")] = 1000,
+    interval: Annotated[
+        float, typer.Option(help="...or after this many seconds with at least one new event.")
+    ] = 600.0,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per step.")] = 3,
+    once: Annotated[bool, typer.Option("--once", help="Run one step now and exit.")] = False,
+) -> None:
+    """Fine-tune the serving model on new events in the background; promote if not worse."""
+    import logging
+    import signal
+    import threading
+
+    from lmrec.realtime import BackgroundTrainer, TrainerPolicy
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with _errors():
+        engine = _open(_settings(data_dir, encoder))
+        policy = TrainerPolicy(min_new_events=min_events, interval_s=interval, epochs=epochs)
+        bg = BackgroundTrainer(engine, policy)
+        try:
+            if once:
+                step = bg.step(force=True)
+                out.print(
+                    f"trainer: {step.reason}; candidate={step.candidate and step.candidate.version}"
+                    f" holdout ndcg@10 {step.candidate_ndcg} vs serving {step.serving_ndcg}"
+                )
+                return
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            out.print(f"lmrec trainer watching {engine.settings.data_dir}")
+            bg.run(stop)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            engine.close()
+
+
+models_app = typer.Typer(help="List, promote and roll back model versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@app.command()
+def train(
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="Upper bound on epochs.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Training time budget.")] = None,
+    no_activate: Annotated[
+        bool, typer.Option("--no-activate", help="Register without serving it.")
+    ] = False,
+) -> None:
+    """Train the model on everything stored, register it and serve it.
+
+    Runs on CUDA when present (LMREC_DEVICE=cuda|cpu|auto decides).
+    """
+    from lmrec.model import ModelConfig
+
+    with _errors():
+        engine = _open(_settings(data_dir, encoder))
+        try:
+            cfg = ModelConfig()
+            if epochs is not None:
+                cfg = cfg.replace(max_epochs=epochs)
+            if seconds is not None:
+                cfg = cfg.replace(max_seconds=seconds)
+            record = engine.train(cfg, activate=not no_activate)
+            metrics = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics.items())
+            state = "serving" if record.active else "registered"
+            out.print(f"model {record.version} {state}: {metrics}")
+        finally:
+            engine.close()
+
+
+def _store(data_dir: Path | None) -> Any:
+    from lmrec.store import open_store
+
+    settings = _settings(data_dir)
+    return open_store(settings.store, str(settings.data_dir / "lmrec.db"))
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """Every registered model version, newest first."""
+    with _errors():
+        store = _store(data_dir)
+        try:
+            table = Table(title="model versions")
+            table.add_column("version", no_wrap=True)
+            for col in ("active", "created", "metrics", "path"):
+                table.add_column(col, overflow="fold")
+            import time as _time
+
+            for m in store.list_models():
+                when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(m.created_at))
+                metrics = ", ".join(f"{k}={v:.4g}" for k, v in m.metrics.items())
+                table.add_row(m.version, "*" if m.active else "", when, metrics, m.path)
+            out.print(table)
+        finally:
+            store.close()
+
+
+@models_app.command("promote")
+def models_promote(version: str, data_dir: DataDir = None) -> None:
+    """Serve VERSION: every server process sharing the store swaps to it."""
+    with _errors():
+        store = _store(data_dir)
+        try:
+            store.activate_model(version)
+            out.print(f"model {version} is now active")
+        finally:
+            store.close()
+
+
+@models_app.command("rollback")
+def models_rollback(data_dir: DataDir = None) -> None:
+    """Serve the version registered before the active one."""
+    from lmrec.errors import ConflictError
+
+    with _errors():
+        store = _store(data_dir)
+        try:
+            models = store.list_models()
+            active = next((m for m in models if m.active), None)
+            if active is None:
+                raise ConflictError("no model is active; nothing to roll back")
+            older = [m for m in models if m.created_at < active.created_at]
+            if not older:
+                raise ConflictError(
+                    f"{active.version} is the oldest version; nothing to roll back to"
+                )
+            store.activate_model(older[0].version)
+            out.print(f"rolled back from {active.version} to {older[0].version}")
+        finally:
+            store.close()
 
 
 @app.command()

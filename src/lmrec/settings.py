@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     """How many of a user's most recent events shape their profile."""
     recency_half_life: float = Field(20.0, gt=0)
     """An event this many events older counts half as much."""
+    negative_feedback: float = Field(1.0, ge=0.0)
+    """How hard a dislike or skip pushes down items resembling it (0 turns it off)."""
     exclude_consumed: bool = True
     """Never recommend items the user already interacted with."""
     ann_min_items: int = Field(50_000, ge=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,29 @@ def test_help_lists_commands() -> None:
     assert r.exit_code == 0
     for cmd in ["demo", "import", "serve", "recommend", "search"]:
         assert cmd in r.output
+
+
+def test_train_and_manage_model_versions(files: dict[str, Path]) -> None:
+    r = runner.invoke(
+        app,
+        ["import", *_base(files), "--items", str(files["items"]), "--events",
+         str(files["events"]), "--item-map", "id=movie_id", "--item-map", "title=name"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", *_base(files), "--epochs", "2"])
+    assert r.exit_code == 0, r.output
+    first = re.search(r"model (\S+) serving", r.output).group(1)  # type: ignore[union-attr]
+    assert "serving" in r.output
+    r = runner.invoke(app, ["models", "rollback", "--data-dir", str(files["data"])])
+    assert r.exit_code == 1 and "oldest version" in r.output
+    r = runner.invoke(app, ["train", *_base(files), "--epochs", "1"])
+    second = re.search(r"model (\S+) serving", r.output).group(1)  # type: ignore[union-attr]
+    assert r.exit_code == 0 and second != first
+    r = runner.invoke(app, ["models", "list", "--data-dir", str(files["data"])])
+    assert r.exit_code == 0 and first in r.output and second in r.output
+    r = runner.invoke(app, ["models", "rollback", "--data-dir", str(files["data"])])
+    assert r.exit_code == 0 and f"to {first}" in r.output
+    r = runner.invoke(app, ["models", "promote", "no-such", "--data-dir", str(files["data"])])
+    assert r.exit_code == 1 and "error:" in r.output
+    r = runner.invoke(app, ["models", "promote", second, "--data-dir", str(files["data"])])
+    assert r.exit_code == 0

@@ -249,3 +249,13 @@ def test_settings_limits_are_respected(tmp_path: Path) -> None:
         eng.upsert_items(MOVIES)
         with pytest.raises(LimitExceededError):
             eng.recommend("u", k=6)
+
+
+def test_items_added_by_another_process_are_served(tmp_path: Path) -> None:
+    s = fake_settings(tmp_path)
+    with Engine.open(settings=s) as a, Engine.open(settings=s) as b:
+        a.upsert_items(MOVIES)
+        assert b.search("toy story").ids[0] == "1"
+        a.set_item_active("1", False)
+        assert "1" not in b.search("toy story").ids
+        assert b.recommend("x", k=10, category="Animation").ids == ("6", "7")

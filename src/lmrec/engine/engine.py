@@ -21,9 +21,18 @@ import numpy as np
 import numpy.typing as npt
 
 from lmrec.engine.catalog import Catalog
+from lmrec.engine.explain import (
+    Explainer,
+    Explanation,
+    content_view,
+    model_view,
+    popular_view,
+)
+from lmrec.engine.filters import Range, matching_ids, parse_ranges
 from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
-from lmrec.engine.search import HybridSearch
+from lmrec.engine.search import HybridSearch, VectorUserScorer
+from lmrec.engine.serving import NEGATIVE_KINDS, ModelServing
 from lmrec.engine.validate import check_events, check_id, check_items, check_k
 from lmrec.errors import InvalidInputError, LimitExceededError, NotFoundError
 from lmrec.index import LexicalIndex, VectorIndex, make_vector_index
@@ -33,6 +42,7 @@ from lmrec.schema import (
     EventKind,
     IngestResult,
     Item,
+    ModelVersion,
     ScoredItem,
     ScoredItems,
     StoredEvent,
@@ -49,6 +59,7 @@ SOURCE_CONTENT = "content"
 SOURCE_POPULAR = "popular"
 SOURCE_SEARCH = "search"
 SOURCE_SIMILAR = "similar"
+SOURCE_MODEL = "model"
 
 _QUERY_CACHE_SIZE = 10_000
 
@@ -110,8 +121,12 @@ class Engine:
             encoder.dim, store.count_items(include_inactive=True), settings.ann_min_items
         )
         self._searcher = HybridSearch(self._lexical, self._index, self._query_vector)
+        self._serving: ModelServing | None = None
+        self._swap_lock = threading.Lock()
+        self._swap_error: str | None = None
         self._load_catalog()
         self._catch_up()
+        self.refresh_model()
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -158,8 +173,21 @@ class Engine:
         return item_text(item, self.settings.item_text_fields)
 
     def _load_catalog(self) -> None:
+        self._catalog_version = self.store.catalog_version()
         items = list(self.store.iter_items(include_inactive=True))
         self._index_items(items, progress=len(items) > 5000)
+
+    def _sync_catalog(self) -> None:
+        """Index items another process (or this one) wrote since the last look."""
+        version = self.store.catalog_version()
+        if version == self._catalog_version:
+            return
+        with self._lock:
+            changed = self.store.items_changed_since(self._catalog_version)
+            fresh = [it for it in changed if self._catalog.get(it.id) != it]
+            if fresh:
+                self._index_items(fresh)
+            self._catalog_version = max(version, self._catalog_version)
 
     def _index_items(self, items: Sequence[Item], *, progress: bool = False) -> None:
         """Encode what is new (cache-aware) and put items into catalog and indexes."""
@@ -195,6 +223,12 @@ class Engine:
                 self._index.upsert(active_ids, np.stack(active_vecs))
             if inactive:
                 self._index.remove(inactive)
+            serving = self._serving
+            if serving is not None:
+                if active_ids:
+                    serving.add_items(active_ids, np.stack(active_vecs))
+                if inactive:
+                    serving.remove_items(inactive)
 
     def upsert_items(self, items: Sequence[Item]) -> int:
         """Add or replace items; they are recommendable and searchable on return.
@@ -265,7 +299,9 @@ class Engine:
             self._catch_up()
 
     def _catch_up(self) -> None:
-        """Fold events appended since the last look (by this or another process)."""
+        """Fold in items, events and model changes since the last look (any process)."""
+        self._sync_catalog()
+        self._maybe_swap()
         with self._lock:
             gen = int(self.store.get_meta("erase_generation") or 0)
             if gen != self._erase_generation:
@@ -310,9 +346,61 @@ class Engine:
         return self._index.get(e.item)
 
     def user_vector(self, user: str) -> Vector | None:
-        """The user's content profile from recent behaviour; None without usable history."""
+        """The user's vector in the space of :meth:`_personal_index`; None if nothing is known.
+
+        With a trained model it comes from the user tower over the user's recent
+        events (read from the store at this moment) and profile text; before any
+        model, it is the content profile: a recency-weighted mean of item vectors.
+        """
+        personal = self._personal(user)
+        return None if personal is None else personal[1]
+
+    def _personal(self, user: str) -> tuple[VectorIndex, Vector] | None:
+        """The index to score against and the user's vector in its space, from one model state."""
+        serving = self._serving
+        if serving is None:
+            recent = self.store.user_events(user, limit=self.settings.history_size)
+            vec = profile_vector([se.event for se in recent], self._event_vector, self.settings)
+            return None if vec is None else (self._index, vec)
+        recent = self.store.user_events(user, limit=serving.model.config.max_len)
+        history = serving.history([se.event for se in recent], self._event_vector)
+        uvec = serving.user_vector(user, history, self._profile_vector(user))
+        return None if uvec is None else (serving.index, uvec)
+
+    def _profile_vector(self, user: str) -> Vector | None:
+        """LM vector of the user's profile text (``age 24, technician, M``), if any."""
+        from lmrec.interactions import user_text
+
+        text = user_text(self.store.get_user(user))
+        return self._query_vector(text) if text else None
+
+    def _negatives(self, user: str) -> list[str]:
+        """Items the user disliked or skipped, most recent last."""
         recent = self.store.user_events(user, limit=self.settings.history_size)
-        return profile_vector([se.event for se in recent], self._event_vector, self.settings)
+        return [
+            se.event.item
+            for se in recent
+            if se.event.kind in NEGATIVE_KINDS and se.event.item is not None
+        ]
+
+    def _penalize(
+        self, hits: list[tuple[str, float]], negatives: Sequence[str]
+    ) -> list[tuple[str, float]]:
+        """Push down candidates whose text resembles items the user disliked or skipped."""
+        neg = [v for i in negatives if (v := self._text_vector(i)) is not None]
+        if not neg or not hits:
+            return hits
+        ids = [i for i, _ in hits]
+        scores = np.array([s for _, s in hits], dtype=np.float64)
+        cand = np.stack([self._text_vector(i) for i in ids])  # type: ignore[misc]
+        sim = np.clip((cand @ np.stack(neg).T).max(axis=1), 0.0, 1.0)
+        spread = float(scores.max() - scores.min()) or 1.0
+        scores -= self.settings.negative_feedback * sim * spread
+        order = np.argsort(-scores, kind="stable")
+        return [(ids[j], float(scores[j])) for j in order]
+
+    def _text_vector(self, item_id: str) -> Vector | None:
+        return self._index.get(item_id)
 
     def _consumed(self, user: str) -> set[str]:
         if not self.settings.exclude_consumed:
@@ -351,6 +439,7 @@ class Engine:
         *,
         exclude: Collection[str] = (),
         category: str | Sequence[str] | None = None,
+        explain: bool = False,
     ) -> ScoredItems:
         """Top ``k`` items for ``user``; unknown users get cold-start (popular) results.
 
@@ -359,6 +448,10 @@ class Engine:
             k: How many items (at most ``settings.max_k``).
             exclude: Item ids never to return.
             category: Only items in this category (or any of these categories).
+            explain: Also say why each item is there: the result is then an
+                :class:`~lmrec.engine.explain.ExplainedItems` (sentences in
+                ``explanations``, structure in ``details``). Costs one batched
+                user-tower call; off by default.
         """
         check_id(user, "user", self.settings)
         check_k(k, self.settings)
@@ -366,13 +459,21 @@ class Engine:
         skip = set(exclude) | self._consumed(user)
         allowed = self._allowed(category)
         rows: list[ScoredItem] = []
-        vec = self.user_vector(user)
-        if vec is not None:
-            hits = self._index.search(vec, k, exclude=skip, allowed=allowed)
-            rows = self._rows(hits, SOURCE_CONTENT)
+        personal = self._personal(user)
+        if personal is not None:
+            index, vec = personal
+            negatives = self._negatives(user)
+            fetch = k if not negatives else k * 3 + 20
+            hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
+            if negatives:
+                hits = self._penalize(hits, negatives)[:k]
+            source = SOURCE_CONTENT if index is self._index else SOURCE_MODEL
+            rows = self._rows(hits, source)
         if len(rows) < k:
             taken = skip | {r.id for r in rows}
             rows += self._rows(self._popular(k - len(rows), taken, allowed), SOURCE_POPULAR)
+        if explain:
+            return self._explainer(user).results(ScoredItems.from_rows(rows))
         return ScoredItems.from_rows(rows)
 
     def rank(self, user: str, items: Sequence[str]) -> ScoredItems:
@@ -386,6 +487,7 @@ class Engine:
             raise LimitExceededError(
                 f"{len(items)} items to rank; the limit is {self.settings.max_k}", field="items"
             )
+        self._catch_up()
         ids = list(dict.fromkeys(items))
         unknown = [i for i in ids if i not in self._index]
         if unknown:
@@ -393,12 +495,14 @@ class Engine:
             raise NotFoundError(
                 f"{len(unknown)} unknown or inactive item(s): {shown}", field="items"
             )
-        self._catch_up()
-        vec = self.user_vector(user)
-        if vec is not None and ids:
-            scores = self._index.scores(vec, ids)
+        personal = self._personal(user)
+        if personal is not None and ids:
+            index, vec = personal
+            scores = index.scores(vec, ids)
             pairs = sorted(zip(ids, scores.tolist(), strict=True), key=lambda p: -p[1])
-            return ScoredItems.from_rows(self._rows(pairs, SOURCE_CONTENT))
+            pairs = self._penalize(pairs, self._negatives(user))
+            source = SOURCE_CONTENT if index is self._index else SOURCE_MODEL
+            return ScoredItems.from_rows(self._rows(pairs, source))
         pairs = sorted(((i, self._popularity.count(i)) for i in ids), key=lambda p: -p[1])
         return ScoredItems.from_rows(self._rows(pairs, SOURCE_POPULAR))
 
@@ -406,11 +510,19 @@ class Engine:
         """Items nearest to ``item`` in the language-model space."""
         check_id(item, "item", self.settings)
         check_k(k, self.settings)
+        self._sync_catalog()
         vec = self._index.get(item)
         if vec is None:
             if item in self._catalog:
                 raise NotFoundError(f"item {item!r} is inactive", field="item")
             raise NotFoundError(f"unknown item {item!r}", field="item")
+        serving = self._serving
+        if serving is not None:
+            mvec = serving.index.get(item)
+            if mvec is not None:
+                norm = float(np.linalg.norm(mvec)) or 1.0
+                hits = serving.index.search(mvec / norm, k, exclude={item})
+                return ScoredItems.from_rows(self._rows(hits, SOURCE_SIMILAR))
         hits = self._index.search(vec, k, exclude={item})
         return ScoredItems.from_rows(self._rows(hits, SOURCE_SIMILAR))
 
@@ -420,18 +532,29 @@ class Engine:
         *,
         user: str | None = None,
         k: int = 10,
+        offset: int = 0,
         category: str | Sequence[str] | None = None,
+        ranges: Sequence[Range | str] = (),
+        exclude: Collection[str] = (),
         personalize: float | None = None,
+        explain: bool = False,
     ) -> ScoredItems:
         """Hybrid lexical + semantic search, personalized by the user's profile when given.
 
         Args:
-            query: The query text.
-            user: Personalize for this user (anonymous when None).
-            k: How many results.
+            query: The query text (typos in words of 3+ letters are tolerated).
+            user: Personalize for this user (anonymous when None: relevance only).
+            k: Page size; ``offset + k`` is capped at ``settings.max_k``.
+            offset: Results to skip, for paging (page 2 of 10 is ``offset=10``).
             category: Only items in this category (or any of these).
-            personalize: Weight of the user's affinity in the final score, 0..1
-                (default ``search_personalization`` from the searcher).
+            ranges: Only items whose numeric metadata is inside every range, as
+                :class:`~lmrec.engine.filters.Range` or ``"field:min:max"`` strings
+                (``"year:1990:1999"``, ``"price::20"``).
+            exclude: Item ids never to return.
+            personalize: Weight of the user's score in the final score, 0..1
+                (default ``lmrec.engine.search.DEFAULT_PERSONALIZATION``).
+            explain: Also say why each result matches (query terms, then the
+                user's history when personalized); see :meth:`recommend`.
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string", field="q")
@@ -441,27 +564,205 @@ class Engine:
                 field="q",
             )
         check_k(k, self.settings)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError("offset must be a whole number >= 0", field="offset")
+        if offset + k > self.settings.max_k:
+            raise LimitExceededError(
+                f"offset + k is {offset + k}; the limit is {self.settings.max_k}", field="offset"
+            )
         if user is not None:
             check_id(user, "user", self.settings)
         if personalize is not None and not 0.0 <= personalize <= 1.0:
             raise InvalidInputError("personalize must be between 0 and 1", field="personalize")
-        vec = None
+        parsed = parse_ranges([r for r in ranges if isinstance(r, str)])
+        limits = [*parsed, *(r for r in ranges if isinstance(r, Range))]
+        self._sync_catalog()  # items another process added are findable at once
+        allowed = self._allowed(category)
+        if limits:
+            base = allowed if allowed is not None else self._catalog.ids()
+            allowed = matching_ids(base, self._catalog.get, limits)
+        # The personal score: any UserScorer works here (the content profile today,
+        # the trained user tower once a model is active).
+        scorer = None
         if user is not None and personalize != 0.0:
             self._catch_up()
-            vec = self.user_vector(user)
+            personal = self._personal(user)
+            if personal is not None:
+                scorer = VectorUserScorer(*personal)
         hits = self._searcher.search(
             query,
             k=k,
-            allowed=self._allowed(category),
-            user_vector=vec,
+            offset=offset,
+            allowed=allowed,
+            exclude=set(exclude),
+            scorer=scorer,
             personalize=personalize,
+            prior=lambda ids: np.array([self._popularity.count(i) for i in ids]),
         )
-        return ScoredItems.from_rows(self._rows(hits, SOURCE_SEARCH))
+        found = ScoredItems.from_rows(self._rows(hits, SOURCE_SEARCH))
+        if explain:
+            explainer = self._explainer(user if scorer is not None else None)
+            understood = self._searcher.parse(query)
+            return explainer.search_results(found, query, understood, offset=offset)
+        return found
+
+    # -- explanations ------------------------------------------------------------
+    def explain(self, user: str, item: str) -> Explanation:
+        """Why ``item`` ranks where it does for ``user``, high or low.
+
+        Names the history items whose removal lowers the item's score most
+        (leave-one-out through the user tower, or the content profile before a
+        model is trained), the item's rank among all candidates, and one sentence
+        (``Ranked 1,234th of 1,600: you disliked a similar item, ...``).
+        """
+        check_id(user, "user", self.settings)
+        check_id(item, "item", self.settings)
+        self._catch_up()
+        if item not in self._index:
+            if item in self._catalog:
+                raise NotFoundError(f"item {item!r} is inactive", field="item")
+            raise NotFoundError(f"unknown item {item!r}", field="item")
+        return self._explainer(user).explain(item)
+
+    def _explainer(self, user: str | None) -> Explainer:
+        """Explaining state for ``user`` (None: anonymous), from one model state."""
+        serving = self._serving
+        if user is None:
+            view = popular_view("")
+        elif serving is None:
+            recent = self.store.user_events(user, limit=self.settings.history_size)
+            events = [se.event for se in recent]
+            view = content_view(user, events, self._index, self._event_vector, self.settings)
+        else:
+            from lmrec.interactions import user_text
+
+            recent = self.store.user_events(user, limit=serving.model.config.max_len)
+            view = model_view(
+                user,
+                [se.event for se in recent],
+                serving,
+                self._event_vector,
+                self._profile_vector(user),
+                profile_text=user_text(self.store.get_user(user)),
+            )
+        consumed = set() if user is None else self._consumed(user)
+        return Explainer(
+            view, self._catalog, self._index, self._popularity, consumed, self.settings
+        )
+
+    # -- models ------------------------------------------------------------------
+    @property
+    def model_version(self) -> str | None:
+        """The model version serving now (None: the content path)."""
+        serving = self._serving
+        return None if serving is None else serving.version
+
+    def _maybe_swap(self) -> None:
+        """Start loading the registry's active model in the background if it changed."""
+        active = self.store.active_model()
+        wanted = None if active is None else active.version
+        if wanted == self.model_version or self._swap_lock.locked():
+            return
+        threading.Thread(target=self._swap_quietly, name="lmrec-model-swap", daemon=True).start()
+
+    def _swap_quietly(self) -> None:
+        try:
+            self.refresh_model()
+        except Exception as exc:
+            self._swap_error = f"{type(exc).__name__}: {exc}"
+
+    def refresh_model(self) -> str | None:
+        """Serve the registry's active model now (blocking); returns the version served.
+
+        Loading and building the model's item index happen on the side; the
+        switch itself is one reference assignment, so requests in flight finish
+        on the old model and none fails (hot swap).
+        """
+        with self._swap_lock:
+            active = self.store.active_model()
+            if active is None:
+                self._serving = None
+                return None
+            if active.version == self.model_version:
+                return active.version
+            from lmrec.model import load_checkpoint
+
+            model = load_checkpoint(active.path, device=self.settings.device)
+            ids, vecs = self._active_text_vectors()
+            serving = ModelServing.build(
+                active.version, model, ids, vecs, ann_min_items=self.settings.ann_min_items
+            )
+            with self._lock:
+                # Items written while the model loaded: index them too, then switch.
+                now_ids, now_vecs = self._active_text_vectors()
+                done = set(ids)
+                fresh = [n for n, i in enumerate(now_ids) if i not in done]
+                if fresh:
+                    serving.add_items([now_ids[n] for n in fresh], now_vecs[fresh])
+                gone = done - set(now_ids)
+                if gone:
+                    serving.remove_items(sorted(gone))
+                self._serving = serving
+            self._swap_error = None
+            return serving.version
+
+    def _active_text_vectors(self) -> tuple[list[str], Vector]:
+        ids = [i for i in self._catalog.ids() if i in self._index]
+        vecs = [self._index.get(i) for i in ids]
+        if not ids:
+            return [], np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return ids, np.stack([v for v in vecs if v is not None])
+
+    def train(
+        self, config: object | None = None, *, activate: bool = True, progress: bool = True
+    ) -> ModelVersion:
+        """Train a model on everything stored, register it, and (by default) serve it.
+
+        Args:
+            config: A :class:`lmrec.model.ModelConfig`; the defaults suit MovieLens-sized data.
+            activate: Make it the served model right away.
+            progress: Show a progress bar with loss and validation NDCG@10 per epoch.
+        """
+        from lmrec.engine.training import fit, register, training_data
+        from lmrec.model import ModelConfig
+
+        self._catch_up()
+        cfg = config if isinstance(config, ModelConfig) else ModelConfig()
+        cfg = cfg.replace(device=self.settings.device)
+        items = [it for i in self._catalog.ids() if (it := self._catalog.get(i)) is not None]
+        vectors = self._item_text_matrix(items)
+        events = [se.event for se in self.store.iter_events()]
+        data = training_data(
+            items,
+            list(self.store.iter_users()),
+            events,
+            vectors,
+            self._profile_vector,
+            self.settings,
+        )
+        model = fit(data, cfg, progress=progress)
+        record = register(
+            self.store, model, self.settings.data_dir / "models", events_seen=self._seq
+        )
+        if activate:
+            record = self.store.activate_model(record.version)
+            self.refresh_model()
+        return record
+
+    def _item_text_matrix(self, items: Sequence[Item]) -> Vector:
+        """LM text vectors of items (inactive ones too), from the embedding cache."""
+        hashes = [self._catalog.text_hash(it.id) or "" for it in items]
+        cached = self.store.get_embeddings(self.encoder.name, set(hashes))
+        out = np.zeros((len(items), self.encoder.dim), dtype=np.float32)
+        for n, h in enumerate(hashes):
+            v = cached.get(h)
+            if v is not None:
+                out[n] = v
+        return out
 
     # -- introspection -----------------------------------------------------------
     def stats(self) -> EngineStats:
         self._catch_up()
-        active = self.store.active_model()
         return EngineStats(
             items=len(self._catalog),
             active_items=self._catalog.active_count(),
@@ -471,7 +772,7 @@ class Engine:
             encoder=self.encoder.name,
             dim=self.encoder.dim,
             index=type(self._index).__name__,
-            model=None if active is None else active.version,
+            model=self.model_version,
             categories=self._catalog.categories(),
         )
 

@@ -1,0 +1,174 @@
+"""Training a model from what the store holds, and recording it in the registry.
+
+The engine's ``train`` verb: gather the catalog, profiles and events, hold out
+each user's last interaction for early stopping (the P1 validation rule), train,
+write the checkpoint atomically under ``<data_dir>/models/<version>/`` and
+register it. Activation is the caller's choice (the background trainer only
+activates a candidate that is not worse than the serving model).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from lmrec.errors import InvalidInputError
+from lmrec.evaluate.base import ValidationSplit
+from lmrec.interactions import Interactions
+from lmrec.model import ModelConfig, TrainedModel, save_checkpoint, train_model
+from lmrec.schema import Event, EventKind, Item, ModelVersion, User
+from lmrec.settings import Settings
+from lmrec.store import Store
+
+Vector = npt.NDArray[np.float32]
+
+#: Event kinds the model learns from (negative and query-only kinds are left out).
+TRAINING_KINDS = frozenset(
+    {
+        EventKind.VIEW,
+        EventKind.CLICK,
+        EventKind.CART,
+        EventKind.PURCHASE,
+        EventKind.RATE,
+        EventKind.LIKE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Everything ``train_model`` needs, built from the store."""
+
+    train: Interactions
+    valid: ValidationSplit | None
+    item_vectors: Vector
+    user_vectors: Vector
+
+
+def last_event_holdout(
+    data: Interactions, min_events: int = 3
+) -> tuple[Interactions, ValidationSplit | None]:
+    """Hold out each user's last event (by time, stable) as a validation case.
+
+    Users with fewer than ``min_events`` events keep all of them in training.
+    """
+    order = data.time_order()
+    users = data.user[order]
+    keep = np.ones(len(data), dtype=bool)
+    v_users: list[int] = []
+    v_items: list[int] = []
+    v_hist: list[npt.NDArray[np.int64]] = []
+    v_vals: list[float] = []
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for rows in np.split(order, bounds):
+        if len(rows) < min_events:
+            continue
+        last = rows[-1]
+        keep[last] = False
+        v_users.append(int(data.user[last]))
+        v_items.append(int(data.item[last]))
+        v_hist.append(data.item[rows[:-1]].astype(np.int64))
+        v_vals.append(float(data.value[last]))
+    if not v_users:
+        return data, None
+    valid = ValidationSplit(
+        users=np.asarray(v_users, dtype=np.int64),
+        items=np.asarray(v_items, dtype=np.int64),
+        histories=v_hist,
+        values=np.asarray(v_vals, dtype=np.float64),
+    )
+    return data.subset(keep), valid
+
+
+def training_data(
+    items: Sequence[Item],
+    users: Sequence[User],
+    events: Sequence[Event],
+    item_text_vectors: Vector,
+    profile_vector: Callable[[str], Vector | None],
+    settings: Settings,
+) -> TrainingData:
+    """Dense training data: item text vectors aligned with ``items``, profile vectors per user."""
+    learnable = [e for e in events if e.kind in TRAINING_KINDS]
+    data = Interactions.from_records(
+        items,
+        learnable,
+        users,
+        event_weights=settings.event_weights,
+        text_fields=settings.item_text_fields,
+    )
+    if len(data) == 0:
+        raise InvalidInputError("there are no interaction events to train on yet")
+    dim = item_text_vectors.shape[1]
+    user_vecs = np.zeros((data.n_users, dim), dtype=np.float32)
+    for n, user_id in enumerate(data.users.ids):
+        if data.user_texts[n]:
+            vec = profile_vector(user_id)
+            if vec is not None:
+                user_vecs[n] = vec
+    train, valid = last_event_holdout(data)
+    return TrainingData(train, valid, item_text_vectors.astype(np.float32), user_vecs)
+
+
+def new_version() -> str:
+    """A sortable, unique version name such as ``20261128-063000-3fa2``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def fit(
+    data: TrainingData,
+    config: ModelConfig,
+    *,
+    progress: bool,
+    init: TrainedModel | None = None,
+) -> TrainedModel:
+    """Train (or, with ``init``, fine-tune from a warm start) on ``data``."""
+    return train_model(
+        data.train,
+        data.item_vectors,
+        data.user_vectors,
+        config,
+        valid=data.valid,
+        progress=progress,
+        init=init,
+    )
+
+
+def register(
+    store: Store,
+    model: TrainedModel,
+    models_dir: Path,
+    *,
+    events_seen: int,
+    extra_metrics: dict[str, float] | None = None,
+) -> ModelVersion:
+    """Write the checkpoint atomically and record it (inactive) in the registry."""
+    version = new_version()
+    path = save_checkpoint(model, models_dir / version)
+    best = max(model.log, key=lambda e: e.metric) if model.log else None
+    metrics: dict[str, float] = {"events_seen": float(events_seen)}
+    if best is not None:
+        metrics.update(
+            {
+                "valid_ndcg10": best.metric,
+                "best_epoch": float(best.epoch),
+                "train_seconds": float(sum(e.seconds for e in model.log)),
+            }
+        )
+    metrics.update(extra_metrics or {})
+    record = ModelVersion(
+        version=version,
+        path=str(path),
+        created_at=time.time(),
+        metrics=metrics,
+        config=model.config.to_dict(),
+        active=False,
+    )
+    store.register_model(record)
+    return record

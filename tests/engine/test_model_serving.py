@@ -1,0 +1,105 @@
+"""The engine serving a trained model: train verb, model path, new items, hot swap."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lmrec.engine import Engine
+from lmrec.model import ModelConfig
+from lmrec.schema import Event, EventKind, Item, User
+
+from ..conftest import MOVIES, fake_settings  # type: ignore[import-not-found]
+
+SCIFI = ["2", "3", "4", "8"]
+KIDS = ["1", "6", "7"]
+TINY = ModelConfig(dim=16, text_hidden=32, max_len=20, n_layers=1, max_epochs=8, patience=8)
+
+
+def _events() -> list[Event]:
+    out = []
+    ts = 0.0
+    for u in range(30):
+        pool = SCIFI if u % 2 == 0 else KIDS
+        for n, item in enumerate(pool[u % len(pool) :] + pool[: u % len(pool)]):
+            ts += 60
+            out.append(Event(user=f"u{u}", kind=EventKind.CLICK, item=item, ts=ts, id=f"{u}-{n}"))
+    return out
+
+
+@pytest.fixture
+def trained(tmp_path: Path) -> Iterator[Engine]:
+    engine = Engine.open(settings=fake_settings(tmp_path))
+    engine.upsert_items(MOVIES)
+    engine.upsert_users([User("p1", {"age": 30, "interests": "space battles and aliens"})])
+    engine.ingest(_events())
+    engine.train(TINY, progress=False)
+    yield engine
+    engine.close()
+
+
+def test_train_registers_activates_and_serves(trained: Engine) -> None:
+    version = trained.model_version
+    assert version is not None
+    models = trained.store.list_models()
+    assert [m.version for m in models] == [version] and models[0].active
+    assert "valid_ndcg10" in models[0].metrics
+    assert Path(models[0].path, "config.json").is_file()
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    recs = trained.recommend("fan", k=3)
+    assert set(recs.sources) == {"model"}
+    assert "2" not in recs.ids
+    assert trained.stats().model == version
+
+
+def test_reopened_engine_serves_the_active_model(trained: Engine, tmp_path: Path) -> None:
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    before = trained.recommend("fan", k=5)
+    with Engine.open(settings=fake_settings(tmp_path)) as again:
+        assert again.model_version == trained.model_version
+        after = again.recommend("fan", k=5)
+        assert after.ids == before.ids
+        assert after.scores == pytest.approx(before.scores, rel=1e-5)
+
+
+def test_new_item_is_recommendable_at_once(trained: Engine) -> None:
+    trained.upsert_items([Item("11", "Star Trek (1979)", "A starship crew meets an alien",
+                               ("Sci-Fi",))])  # fmt: skip
+    got = trained.rank("u0", ["11", "10"])
+    assert set(got.ids) == {"11", "10"} and set(got.sources) == {"model"}
+    assert "11" in trained.recommend("u0", k=10).ids or "11" in trained.similar("2", k=5).ids
+
+
+def test_profile_only_and_unknown_users(trained: Engine) -> None:
+    assert set(trained.recommend("p1", k=3).sources) == {"model"}  # profile text alone
+    assert set(trained.recommend("nobody-at-all", k=3).sources) == {"popular"}
+
+
+def test_hot_swap_under_concurrent_requests_fails_nothing(trained: Engine) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                assert len(trained.recommend("u1", k=3)) == 3
+                trained.search("star", user="u2", k=3)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    versions = {trained.model_version}
+    for _ in range(3):
+        record = trained.train(TINY.replace(max_epochs=2), progress=False)
+        versions.add(record.version)
+        assert trained.model_version == record.version
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(versions) == 4
