@@ -87,7 +87,7 @@ def test_hot_swap_under_concurrent_requests_fails_nothing(trained: Engine) -> No
             try:
                 assert len(trained.recommend("u1", k=3)) == 3
                 trained.search("star", user="u2", k=3)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=hammer) for _ in range(3)]
