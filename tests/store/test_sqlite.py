@@ -214,3 +214,30 @@ def test_a_full_disk_raises_store_error_and_keeps_the_log_consistent(tmp_path: P
 
         conn.execute("PRAGMA max_page_count = 1073741823")
         assert s.append_events(big).accepted == 50
+
+
+def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
+    """A file written before items carried a version opens, keeps its rows, and tracks changes."""
+    import sqlite3
+
+    from lmrec.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO items (id, title, text, categories, metadata, active) "
+        "VALUES ('a', 'A', '', '[]', '{}', 1)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        assert [i.id for i in store.iter_items()] == ["a"]
+        v = store.catalog_version()
+        store.upsert_items([Item("b", "B")])
+        assert [i.id for i in store.items_changed_since(v)] == ["b"]
+    finally:
+        store.close()

@@ -27,7 +27,7 @@ from lmrec.schema import Event, EventKind, Item, ModelVersion, StoredEvent, User
 #: Version of the table layout written by this lmrec. Bump it, and append the
 #: statements that upgrade the previous version to :data:`MIGRATIONS`, whenever
 #: the layout changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS items (
@@ -36,10 +36,8 @@ _V1: tuple[str, ...] = (
         text TEXT NOT NULL,
         categories TEXT NOT NULL,
         metadata TEXT NOT NULL,
-        active BOOLEAN NOT NULL,
-        version INTEGER NOT NULL DEFAULT 0
+        active BOOLEAN NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS items_version ON items (version)",
     """CREATE TABLE IF NOT EXISTS users (
         id TEXT PRIMARY KEY,
         attributes TEXT NOT NULL
@@ -78,7 +76,14 @@ _V1: tuple[str, ...] = (
 
 #: ``MIGRATIONS[v]`` upgrades a database at schema version ``v`` to ``v + 1``
 #: (version 0 is an empty file).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+#: Version 2: items carry the catalog version of their last write, so processes
+#: sharing a store can fetch exactly the items changed since they last looked.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS items_version ON items (version)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 ITEM_COLUMNS = "id, title, text, categories, metadata, active"
 USER_COLUMNS = "id, attributes"
