@@ -732,9 +732,11 @@ class Engine:
         items = [it for i in self._catalog.ids() if (it := self._catalog.get(i)) is not None]
         vectors = self._item_text_matrix(items)
         events = [se.event for se in self.store.iter_events()]
+        users = list(self.store.iter_users())
+        self._warm_profile_cache(users)
         data = training_data(
             items,
-            list(self.store.iter_users()),
+            users,
             events,
             vectors,
             self._profile_vector,
@@ -748,6 +750,20 @@ class Engine:
             record = self.store.activate_model(record.version)
             self.refresh_model()
         return record
+
+    def _warm_profile_cache(self, users: Sequence[User]) -> None:
+        """Encode every profile text in one batch (instead of one call per user)."""
+        from lmrec.interactions import user_text
+
+        texts = sorted({t for u in users if (t := user_text(u))} - set(self._query_cache))
+        if not texts:
+            return
+        vecs = self.encoder.encode(texts)
+        with self._query_lock:
+            for text, vec in zip(texts, vecs, strict=True):
+                self._query_cache[text] = vec
+            while len(self._query_cache) > max(_QUERY_CACHE_SIZE, len(texts)):
+                self._query_cache.popitem(last=False)
 
     def _item_text_matrix(self, items: Sequence[Item]) -> Vector:
         """LM text vectors of items (inactive ones too), from the embedding cache."""

@@ -168,9 +168,11 @@ class BackgroundTrainer:
             device=engine.settings.device,
         )  # fmt: skip
         items = [it for i in engine._catalog.ids() if (it := engine._catalog.get(i))]
+        users = list(engine.store.iter_users())
+        engine._warm_profile_cache(users)
         data = training_data(
             items,
-            list(engine.store.iter_users()),
+            users,
             events,
             engine._item_text_matrix(items),
             engine._profile_vector,
