@@ -342,6 +342,46 @@ def trainer(
             engine.close()
 
 
+@app.command()
+def evaluate(
+    dataset: Annotated[
+        str, typer.Option(help="'ml-100k', or a folder with MovieLens or RecBole files.")
+    ] = "ml-100k",
+    protocol: Annotated[
+        list[str] | None,
+        typer.Option(help="P1 P2 P3 P4 P5 (or 'streaming'); repeatable. Default: all."),
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Models to run (default: lmrec and every baseline).")
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report folder (default: <data-dir>/reports/<time>)."),
+    ] = None,
+    data_dir: DataDir = None,
+    encoder: EncoderOpt = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small grids and epochs.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for every split and model.")] = 42,
+) -> None:
+    """Run the named protocols against lmrec and the baselines; write report.md/json + charts."""
+    from lmrec.evaluate import command
+
+    with _errors():
+        settings = _settings(data_dir, encoder)
+        folder = command.run(
+            dataset,
+            protocols=protocol or None,
+            models=model or None,
+            out_dir=report_dir,
+            quick=quick,
+            seed=seed,
+            data_dir=settings.data_dir,
+            encoder=settings.encoder,
+            progress=lambda line: console.print(line, highlight=False),
+        )
+        out.print(f"report: {folder / 'report.md'}")
+
+
 models_app = typer.Typer(help="List, promote and roll back model versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -99,3 +99,32 @@ def test_train_and_manage_model_versions(files: dict[str, Path]) -> None:
     assert r.exit_code == 1 and "error:" in r.output
     r = runner.invoke(app, ["models", "promote", second, "--data-dir", str(files["data"])])
     assert r.exit_code == 0
+
+
+def test_evaluate_writes_a_report(tmp_path: Path) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    genres = ["Action", "Comedy", "Drama"]
+    (folder / "tiny.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        + "".join(f"{i}\tFilm {i}\t199{i % 10}\t{genres[i % 3]}\n" for i in range(1, 16))
+    )
+    rows = [
+        f"{u}\t{1 + (u + n) % 15}\t{1 + (u * n) % 5}\t{1000 * u + n}\n"
+        for u in range(1, 31)
+        for n in range(8)
+    ]
+    (folder / "tiny.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(rows)
+    )
+    out_dir = tmp_path / "report"
+    r = runner.invoke(
+        app,
+        ["evaluate", "--dataset", str(folder), "--protocol", "P1", "--model", "popularity",
+         "--model", "random", "--quick", "--encoder", "fake", "--out", str(out_dir),
+         "--data-dir", str(tmp_path / "data")],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (out_dir / "report.md").is_file() and (out_dir / "report.json").is_file()
+    report = json.loads((out_dir / "report.json").read_text())
+    assert "popularity" in json.dumps(report) and "P1" in json.dumps(report)
