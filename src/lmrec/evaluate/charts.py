@@ -93,9 +93,14 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
     """One panel per metric: a horizontal bar per model, lmrec highlighted, targets dashed."""
     rows = [m for m in p.models if m.metrics]
     n = len(p.metrics)
-    fig = _figure(4.2 * n + 0.8, 0.42 * len(rows) + 1.6)
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, metric in zip(axes, p.metrics, strict=True):
+    ncols = 2 if n == 4 else min(n, 3)
+    nrows = -(-n // ncols)
+    label_width = 0.09 * max(len(m.model) for m in rows) + 0.4
+    fig = _figure(3.4 * ncols + label_width, nrows * (0.42 * len(rows) + 1.3) + 0.4)
+    grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    for extra in grid.flat[n:]:
+        extra.set_visible(False)
+    for j, (ax, metric) in enumerate(zip(grid.flat, p.metrics, strict=False)):
         lower = metric in p.lower_is_better
         vals = np.asarray([m.metrics.get(metric, np.nan) for m in rows], dtype=np.float64)
         errs = np.asarray([m.std.get(metric, 0.0) for m in rows], dtype=np.float64)
@@ -110,13 +115,16 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
             linewidth=0.4,
         )
         ax.set_yticks(y, [m.model for m in rows])
-        for label, m in zip(ax.get_yticklabels(), rows, strict=True):
-            if _is_ours(m.model):
-                label.set_fontweight("bold")
+        if j % ncols == 0:
+            for label, m in zip(ax.get_yticklabels(), rows, strict=True):
+                if _is_ours(m.model):
+                    label.set_fontweight("bold")
+                    label.set_color(OURS)
         top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
-        for yi, v in zip(y, vals, strict=True):
+        shift = errs if p.n_folds > 1 else np.zeros_like(vals)
+        for yi, v, e in zip(y, vals, shift, strict=True):
             if np.isfinite(v):
-                ax.text(v + top * 0.01, yi, f"{v:.3f}", va="center", fontsize=8)
+                ax.text(v + e + top * 0.015, yi, f"{v:.3f}", va="center", fontsize=8)
         for t in TARGETS:
             if t.protocol == p.name and t.metric == metric and t.reference is not None:
                 ax.axvline(t.reference, color=TARGET, linestyle="--", linewidth=1.2)
@@ -131,7 +139,7 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
                 top = max(top, t.reference)
         ax.set_xlim(0, top * 1.22)
         ax.set_ylim(-0.6, len(rows) + 0.2)
-        ax.set_title(f"{metric} ({'lower' if lower else 'higher'} is better)", fontsize=10)
+        ax.set_title(f"{metric} ({'lower' if lower else 'higher'} is better)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{p.name}: {p.title}", fontsize=11)
     name = f"metrics-{p.name}.png"
@@ -278,14 +286,26 @@ def cold_vs_warm(warm: ProtocolResult, cold: ProtocolResult, out_dir: Path) -> C
 
 def training_curves(protocols: Sequence[ProtocolResult], out_dir: Path) -> Chart | None:
     """Per-epoch training loss and validation metric of every model that logs them."""
-    panels: list[tuple[ProtocolResult, ModelResult]] = [
-        (p, m) for p in protocols for m in p.models if m.training
-    ]
+    from matplotlib.ticker import MaxNLocator
+
+    # P4 reuses P1's split, so lmrec trains the same way on both: draw such twins once.
+    panels: list[tuple[list[str], ModelResult]] = []
+    for p in protocols:
+        for m in p.models:
+            if not m.training:
+                continue
+            twin = next(
+                (t for t in panels if t[1].model == m.model and t[1].training == m.training), None
+            )
+            if twin is not None:
+                twin[0].append(p.name)
+            else:
+                panels.append(([p.name], m))
     if not panels:
         return None
     fig = _figure(5.2 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (p, m) in zip(axes, panels, strict=True):
+    for ax, (names, m) in zip(axes, panels, strict=True):
         right = ax.twinx()
         for k, epochs in enumerate(m.training):
             ep = [e["epoch"] + 1 for e in epochs]
@@ -299,10 +319,11 @@ def training_curves(protocols: Sequence[ProtocolResult], out_dir: Path) -> Chart
                 label=valid_label,
             )  # fmt: skip
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("training loss", color="#1b9e77")
         right.set_ylabel(f"validation {m.training_metric}", color=OURS)
         folds = f", {len(m.training)} folds" if len(m.training) > 1 else ""
-        ax.set_title(f"{m.model} on {p.name}{folds}", fontsize=10)
+        ax.set_title(f"{m.model} on {' = '.join(names)}{folds}", fontsize=10)
         ax.grid(alpha=0.3)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = right.get_legend_handles_labels()
@@ -311,7 +332,8 @@ def training_curves(protocols: Sequence[ProtocolResult], out_dir: Path) -> Chart
     return {
         "file": _save(fig, out_dir, "training-curves.png"),
         "title": "Training curves",
-        "note": "Faded lines are the other folds.",
+        "note": "Faded lines are the other folds. Protocols sharing a split and a "
+        "training run (P1 and P4) share a panel.",
     }
 
 

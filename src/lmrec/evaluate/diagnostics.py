@@ -65,12 +65,18 @@ def history_buckets(
     return rows
 
 
-def training_log(model: object) -> list[dict[str, float]] | None:
+def training_log(model: object) -> tuple[str, list[dict[str, float]]] | None:
     """The per-epoch log of a fitted model that keeps one, else None.
 
-    lmrec's adapters expose the fitted model as ``.model`` with a ``log`` of
-    entries carrying ``epoch``, ``loss``, ``metric`` and ``seconds``; any model
-    shaped the same way is picked up.
+    lmrec's adapters expose the fitted model as ``.model`` with a ``log``. Two
+    shapes are understood: entries with ``metric`` (the early-stopping metric,
+    higher is better: NDCG@10, or ``-RMSE`` when a rating head leads) and entries
+    with ``valid_rmse`` (a rating model; its ``refit`` phase, which trains on
+    training + validation rows with nothing left to validate on, is left out).
+
+    Returns:
+        ``(metric name, entries)``, each entry with ``epoch`` (0-based), ``loss``,
+        ``valid`` and ``seconds``; a ``-RMSE`` log is returned as ``RMSE`` (negated back).
     """
     try:
         fitted = getattr(model, "model", None)
@@ -80,14 +86,25 @@ def training_log(model: object) -> list[dict[str, float]] | None:
     if not entries:
         return None
     try:
-        return [
-            {
-                "epoch": float(e.epoch),
-                "loss": float(e.loss),
-                "valid": float(e.metric),
-                "seconds": float(e.seconds),
-            }
-            for e in entries
-        ]
+        if hasattr(entries[0], "valid_rmse"):
+            rows = [
+                _entry(e.epoch, e.loss, e.valid_rmse, e.seconds)
+                for e in entries
+                if getattr(e, "phase", "fit") != "refit"
+            ]
+            return "RMSE", rows
+        rows = [_entry(e.epoch, e.loss, e.metric, e.seconds) for e in entries]
     except (AttributeError, TypeError, ValueError):
         return None
+    if all(r["valid"] < 0 for r in rows):  # -RMSE, logged so that higher is better
+        return "RMSE", [{**r, "valid": -r["valid"]} for r in rows]
+    return "NDCG@10", rows
+
+
+def _entry(epoch: Any, loss: Any, valid: Any, seconds: Any) -> dict[str, float]:
+    return {
+        "epoch": float(epoch),
+        "loss": float(loss),
+        "valid": float(valid),
+        "seconds": float(seconds),
+    }

@@ -121,7 +121,7 @@ class ModelResult:
         by_history: Headline metric per bucket of history length (see
             :func:`lmrec.evaluate.diagnostics.history_buckets`), over all folds.
         training: Per fold, the per-epoch log of models that keep one (lmrec):
-            ``epoch``, ``loss``, ``valid`` (validation metric) and ``seconds``.
+            ``epoch`` (0-based), ``loss``, ``valid`` (validation metric) and ``seconds``.
         training_metric: Name of the validation metric in ``training``.
     """
 

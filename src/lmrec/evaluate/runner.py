@@ -146,8 +146,9 @@ def _run_model(
             res.score_seconds += t2 - t1
             res.folds.append(metrics)
             res.params.append(dict(getattr(model, "params", {}) or {}))
-            epochs = training_log(model)
-            if epochs is not None:
+            logged = training_log(model)
+            if logged is not None:
+                res.training_metric, epochs = logged
                 res.training.append(epochs)
             first = protocol.metrics[0]
             if outcome.history_lengths is not None and first in outcome.cases:
@@ -165,24 +166,7 @@ def _run_model(
     res.std = {k: float(np.std([f[k] for f in res.folds])) for k in keys}
     if lengths:
         res.by_history = history_buckets(np.concatenate(lengths), np.concatenate(headline))
-    if res.training:
-        res.training_metric = _training_metric(protocol, res.training)
-        if res.training_metric == "RMSE":  # logged as -RMSE (higher is better)
-            for epochs in res.training:
-                for e in epochs:
-                    e["valid"] = -e["valid"]
     return res
-
-
-def _training_metric(protocol: Protocol, logs: list[list[dict[str, float]]]) -> str:
-    """What the validation column of a training log measures.
-
-    lmrec early-stops on NDCG@10 when ranking and on ``-RMSE`` when its rating
-    head leads; a log of non-positive values on a rating protocol is the latter.
-    """
-    if protocol.kind == "rating" and all(e["valid"] <= 0 for ep in logs for e in ep):
-        return "RMSE"
-    return "NDCG@10"
 
 
 def run_evaluation(

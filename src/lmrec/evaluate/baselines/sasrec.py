@@ -6,13 +6,6 @@ position with a full softmax over the catalog (every other item is a
 negative; on catalogs of a few thousand items this is cheap and trains
 faster than sampled BCE). Training stops early on validation NDCG@10.
 
-Sequences are left-padded and positions count from the right (the newest
-item always has the last position), so padding never shifts meaning. As in
-the original, padding is masked out as an attention key; each padding
-position may attend to itself only, which keeps the softmax defined. That
-makes padding inert, so training batches group windows of similar length
-and drop their all-padding columns: reading 200 items costs little more than
-reading 50 on MovieLens, where most users have far fewer than 200 events.
 """
 
 from __future__ import annotations
@@ -48,13 +41,6 @@ def _windows(seqs: Sequence[IntArray], maxlen: int) -> np.ndarray:
             rows.append(w)
             end = start + 1 if start > 0 else 0
     return np.stack(rows) if rows else np.zeros((0, maxlen + 1), dtype=np.int64)
-
-
-def _batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Batches of windows of similar length, in random order (random within equal lengths)."""
-    order = np.lexsort((rng.random(lengths.size), lengths))
-    parts = np.array_split(order, max(1, lengths.size // size))
-    return [parts[i] for i in rng.permutation(len(parts))]
 
 
 def _last(histories: Sequence[IntArray], maxlen: int) -> np.ndarray:
@@ -112,7 +98,6 @@ class SASRec:
         class Net(nn.Module):
             def __init__(self, blocks: int, heads: int, dropout: float) -> None:
                 super().__init__()
-                self.heads = heads
                 self.item = nn.Embedding(n_items + 1, dim, padding_idx=0)
                 self.pos = nn.Embedding(maxlen, dim)
                 self.drop = nn.Dropout(dropout)
@@ -132,19 +117,12 @@ class SASRec:
                     self.item.weight[0].zero_()
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
-                L = x.shape[1]  # noqa: N806
                 pos: torch.Tensor = self.pos.weight
-                h = self.item(x) + pos[None, maxlen - L :]
-                real = x > 0
-                h = self.drop(h) * real.unsqueeze(-1)
+                h = self.item(x) + pos[None, : x.shape[1]]
+                h = self.drop(h) * (x > 0).unsqueeze(-1)
+                L = x.shape[1]  # noqa: N806
                 causal: torch.Tensor = self.causal  # type: ignore[assignment]
-                # (N, L, L): causal, padding keys hidden, every position sees itself.
-                mask = causal[:L, :L].unsqueeze(0) + torch.where(
-                    real, 0.0, float("-inf")
-                ).unsqueeze(1)
-                eye = torch.eye(L, dtype=torch.bool, device=x.device)
-                mask = mask.masked_fill(eye, 0.0).repeat_interleave(self.heads, dim=0)
-                h = self.enc(h, mask=mask)
+                h = self.enc(h, mask=causal[:L, :L], is_causal=True)
                 out: torch.Tensor = self.norm(h)
                 return out
 
@@ -166,18 +144,17 @@ class SASRec:
             torch.manual_seed(ctx.seed)
             rng = np.random.default_rng(ctx.seed)
             seqs = [train.item[r] for r in user_sequences(train)]
-            windows = _windows(seqs, self.maxlen)
-            data = torch.from_numpy(windows)
-            lengths = (windows > 0).sum(axis=1)
+            data = torch.from_numpy(_windows(seqs, self.maxlen))
             net = self._build(train.n_items)
             self._net = net
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)  # type: ignore[attr-defined]
             best, best_state, bad = -1.0, None, 0
             for epoch in range(1, self.epochs + 1):
                 net.train()  # type: ignore[attr-defined]
-                for b in _batches(lengths, self.batch_size, rng):
+                for b in np.array_split(
+                    rng.permutation(len(data)), max(1, len(data) // self.batch_size)
+                ):
                     x = data[b]
-                    x = x[:, max(0, x.shape[1] - int(lengths[b].max())) :]
                     inp, tgt = x[:, :-1], x[:, 1:]
                     h = net(inp)  # type: ignore[operator]
                     keep = tgt > 0
