@@ -20,7 +20,8 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from lmrec.schema import Item
+from lmrec.model import ModelConfig
+from lmrec.schema import Event, EventKind, Item
 from lmrec.settings import Settings
 
 #: A small hand-made catalog with overlapping words and categories.
@@ -46,6 +47,28 @@ MOVIES = [
     Item("10", "Sense and Sensibility (1995)", "Two sisters and love in Regency England.",
          ("Drama", "Romance"), {"year": 1995}),
 ]  # fmt: skip
+
+
+#: Two tastes over MOVIES: sci-fi fans (even users) and family-film fans (odd users).
+SCIFI = ["2", "3", "4", "8"]
+KIDS = ["1", "6", "7"]
+
+
+def sessions(first_user: int, users: int, start: float) -> list[Event]:
+    """Click sessions of users ``u<first_user>..`` over their taste's films, from ``start``."""
+    out, ts = [], start
+    for u in range(first_user, first_user + users):
+        pool = SCIFI if u % 2 == 0 else KIDS
+        for n, item in enumerate(pool[u % len(pool) :] + pool[: u % len(pool)]):
+            ts += 60
+            out.append(Event(user=f"u{u}", kind=EventKind.CLICK, item=item, ts=ts, id=f"{u}-{n}"))
+    return out
+
+
+def tiny_model_config(epochs: int = 6) -> ModelConfig:
+    """A model small enough to train on MOVIES in a second or two."""
+    return ModelConfig(dim=16, text_hidden=32, max_len=20, n_layers=1, max_epochs=epochs,
+                       patience=epochs)  # fmt: skip
 
 
 def fake_settings(tmp_path: Path, **changes: object) -> Settings:

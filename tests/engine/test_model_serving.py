@@ -9,25 +9,16 @@ from pathlib import Path
 import pytest
 
 from lmrec.engine import Engine
-from lmrec.model import ModelConfig
 from lmrec.schema import Event, EventKind, Item, User
 
-from ..conftest import MOVIES, fake_settings  # type: ignore[import-not-found]
+from ..conftest import (  # type: ignore[import-not-found]
+    MOVIES,
+    fake_settings,
+    sessions,
+    tiny_model_config,
+)
 
-SCIFI = ["2", "3", "4", "8"]
-KIDS = ["1", "6", "7"]
-TINY = ModelConfig(dim=16, text_hidden=32, max_len=20, n_layers=1, max_epochs=8, patience=8)
-
-
-def _events() -> list[Event]:
-    out = []
-    ts = 0.0
-    for u in range(30):
-        pool = SCIFI if u % 2 == 0 else KIDS
-        for n, item in enumerate(pool[u % len(pool) :] + pool[: u % len(pool)]):
-            ts += 60
-            out.append(Event(user=f"u{u}", kind=EventKind.CLICK, item=item, ts=ts, id=f"{u}-{n}"))
-    return out
+TINY = tiny_model_config(8)
 
 
 @pytest.fixture
@@ -35,7 +26,7 @@ def trained(tmp_path: Path) -> Iterator[Engine]:
     engine = Engine.open(settings=fake_settings(tmp_path))
     engine.upsert_items(MOVIES)
     engine.upsert_users([User("p1", {"age": 30, "interests": "space battles and aliens"})])
-    engine.ingest(_events())
+    engine.ingest(sessions(0, 30, 0.0))
     engine.train(TINY, progress=False)
     yield engine
     engine.close()

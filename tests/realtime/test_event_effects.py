@@ -9,8 +9,12 @@ import pytest
 from lmrec.engine import Engine
 from lmrec.schema import Event, EventKind, User
 
-from ..conftest import MOVIES, fake_settings  # type: ignore[import-not-found]
-from .test_trainer import TINY, sessions  # type: ignore[import-not-found]
+from ..conftest import (  # type: ignore[import-not-found]
+    MOVIES,
+    fake_settings,
+    sessions,
+    tiny_model_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     eng = Engine.open(settings=fake_settings(tmp_path_factory.mktemp("effects")))
     eng.upsert_items(MOVIES)
     eng.ingest(sessions(0, 20, 0.0))
-    eng.train(TINY, progress=False)
+    eng.train(tiny_model_config(6), progress=False)
     yield eng
     eng.close()
 

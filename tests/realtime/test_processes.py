@@ -18,8 +18,14 @@ from lmrec.engine import Engine
 from lmrec.model import load_checkpoint
 from lmrec.store.sqlite import SQLiteStore
 
-from ..conftest import MOVIES, fake_settings, free_port, start_server  # type: ignore[import-not-found]
-from .test_trainer import TINY, sessions  # type: ignore[import-not-found]
+from ..conftest import (  # type: ignore[import-not-found]
+    MOVIES,
+    fake_settings,
+    free_port,
+    sessions,
+    start_server,
+    tiny_model_config,
+)
 
 
 @pytest.fixture
@@ -28,8 +34,8 @@ def data(tmp_path: Path) -> Path:
     with Engine.open(settings=fake_settings(tmp_path)) as eng:
         eng.upsert_items(MOVIES)
         eng.ingest(sessions(0, 20, 0.0))
-        eng.train(TINY, progress=False)
-        eng.train(TINY.replace(seed=7), progress=False)
+        eng.train(tiny_model_config(6), progress=False)
+        eng.train(tiny_model_config(6).replace(seed=7), progress=False)
     return tmp_path / "data"
 
 

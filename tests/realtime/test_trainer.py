@@ -9,25 +9,16 @@ from pathlib import Path
 import pytest
 
 from lmrec.engine import Engine
-from lmrec.model import ModelConfig
 from lmrec.realtime import BackgroundTrainer, TrainerPolicy
-from lmrec.schema import Event, EventKind
 
-from ..conftest import MOVIES, fake_settings  # type: ignore[import-not-found]
+from ..conftest import (  # type: ignore[import-not-found]
+    MOVIES,
+    fake_settings,
+    sessions,
+    tiny_model_config,
+)
 
-SCIFI = ["2", "3", "4", "8"]
-KIDS = ["1", "6", "7"]
-TINY = ModelConfig(dim=16, text_hidden=32, max_len=20, n_layers=1, max_epochs=6, patience=6)
-
-
-def sessions(first_user: int, users: int, start: float) -> list[Event]:
-    out, ts = [], start
-    for u in range(first_user, first_user + users):
-        pool = SCIFI if u % 2 == 0 else KIDS
-        for n, item in enumerate(pool[u % len(pool) :] + pool[: u % len(pool)]):
-            ts += 60
-            out.append(Event(user=f"u{u}", kind=EventKind.CLICK, item=item, ts=ts, id=f"{u}-{n}"))
-    return out
+TINY = tiny_model_config(6)
 
 
 @pytest.fixture
