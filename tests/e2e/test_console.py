@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from .conftest import Console, Server
@@ -26,17 +25,11 @@ def test_like_moves_recommendations_and_is_explained(console: Console, server: S
     assert "liked" in console.page.inner_text("#recs-meta")
     # What moved is shown: every row carries a "new" badge or a rank arrow.
     assert console.page.locator("#recs li .move").count() == len(after)
-    api = httpx.get(f"{server.base}/v1/users/dave/recommendations", params={"k": 10}).json()
-    if any(i.get("explanation") for i in api["items"]):
-        # Explanations exist: at least one must name the liked film.
-        texts = console.page.locator("#recs .why[data-from=api]").all_inner_texts()
-        assert any(liked_title in t for t in texts), texts
-    else:
-        # Until then the console shows the source, and the history shows the like.
-        assert console.page.locator("#recs .why").first.inner_text() == (
-            "from your history (content)"
-        )
-        assert liked_title in console.page.locator("#history li").first.inner_text()
+    # The explanations the console shows come from the API, and one names the liked film.
+    texts = console.page.locator("#recs .why[data-from=api]").all_inner_texts()
+    assert len(texts) == len(after)
+    assert any(liked_title in t for t in texts), texts
+    assert liked_title in console.page.locator("#history li").first.inner_text()
 
 
 def test_search_finds_the_title_first_then_personalizes(console: Console) -> None:

@@ -317,34 +317,27 @@ class Explainer:
     popularity: Popularity
     consumed: Collection[str]
     settings: Settings
-    _drops: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, repr=False)
     _loo: Vector | None = field(default=None, repr=False)
     _ranking: tuple[dict[str, int], int] | None = field(default=None, repr=False)
 
     # -- numbers ---------------------------------------------------------------------
-    def _item_vectors(self, ids: Sequence[str]) -> Vector | None:
-        index = self.view.index
-        if index is None:
-            return None
-        vecs = [index.get(i) for i in ids]
-        if any(v is None for v in vecs):
-            return None
-        return np.stack([v for v in vecs if v is not None]).astype(np.float32)
-
     def attributions(self, ids: Sequence[str]) -> dict[str, tuple[Contribution, ...]]:
         """Leave-one-out contributions for several items from one batched variants call."""
         view = self.view
         if view.vector is None or not view.attributable or not ids:
             return {i: () for i in ids}
+        out: dict[str, tuple[Contribution, ...]] = {i: () for i in ids}
+        index = view.index
+        vecs = {i: v for i in ids if index is not None and (v := index.get(i)) is not None}
+        ids = list(vecs)
+        if not ids:
+            return out
         if self._loo is None:
             self._loo = view.variants(view.attributable)
-        mat = self._item_vectors(ids)
-        if mat is None:
-            return {i: () for i in ids}
-        scores = self._loo.astype(np.float64) @ mat.T.astype(np.float64)  # (N+1, k)
+        mat = np.stack([vecs[i] for i in ids]).astype(np.float64)
+        scores = self._loo.astype(np.float64) @ mat.T  # (N+1, k)
         drops = scores[0][None, :] - scores[1:]  # (N, k): positive = the item pushed it up
         latest = self._latest_events()
-        out: dict[str, tuple[Contribution, ...]] = {}
         for col, item in enumerate(ids):
             order = np.argsort(-np.abs(drops[:, col]), kind="stable")[: KEPT_CONTRIBUTIONS + 1]
             kept = [

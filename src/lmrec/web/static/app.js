@@ -145,7 +145,7 @@ async function selectUser(user) {
 // -- recommendations and search ---------------------------------------------------------------
 async function loadRecs(reason) {
   if (!state.user) return;
-  const body = await api(`/v1/users/${enc(state.user)}/recommendations`, { params: { k: K } });
+  const body = await api(`/v1/users/${enc(state.user)}/recommendations`, { params: { k: K, explain: true } });
   const ids = body.items.map((i) => i.id);
   const { moves, dropped } = reason ? diffRanks(state.recIds, ids) : { moves: new Map(), dropped: [] };
   state.recIds = ids;
@@ -173,7 +173,7 @@ async function runSearch(query) {
     $("search-meta").textContent = "";
     return;
   }
-  const body = await api("/v1/search", { params: { q: query, user: state.user, k: K } });
+  const body = await api("/v1/search", { params: { q: query, user: state.user, k: K, explain: true } });
   renderResults($("search-results"), body.items, { onFeedback });
   $("search-meta").textContent = body.items.length
     ? `${body.items.length} results for “${query}”${state.user ? `, personalized for user ${state.user}` : ""}.`
