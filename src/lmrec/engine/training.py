@@ -158,7 +158,8 @@ def register(
             {
                 "valid_ndcg10": best.metric,
                 "best_epoch": float(best.epoch),
-                "train_seconds": float(sum(e.seconds for e in model.log)),
+                # EpochLog.seconds is the time elapsed since training started.
+                "train_seconds": float(model.log[-1].seconds),
             }
         )
     metrics.update(extra_metrics or {})
