@@ -221,7 +221,9 @@ def serve(
             )
             return
         from lmrec.api import create_app
+        from lmrec.api.app import one_thread_per_worker
 
+        one_thread_per_worker()
         engine = _open(settings)
         try:
             out.print(f"lmrec serving on http://{host}:{port}  (API docs: /docs)")

@@ -55,6 +55,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     return app
 
 
+def one_thread_per_worker() -> None:
+    """Serving processes run one torch thread each: requests are small, and several
+    threads per request only contend with the other requests and workers."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (multi-worker serving): settings from ``LMREC_*``."""
+    one_thread_per_worker()
     return create_app(settings=Settings())

@@ -101,7 +101,7 @@ def recommendations(
     scored = engine.recommend(
         user, k, exclude=split_list(exclude), category=cats or None, explain=explain
     )
-    model = engine.stats().model or "content"
+    model = engine.model_version or "content"
     return RecommendationsOut(user=user, items=result_items(scored), model=model)
 
 
@@ -109,7 +109,7 @@ def recommendations(
 def rank(user: str, body: RankIn, engine: EngineDep) -> RecommendationsOut:
     """Order the given items by this user's personal score."""
     scored = engine.rank(user, body.items)
-    model = engine.stats().model or "content"
+    model = engine.model_version or "content"
     return RecommendationsOut(user=user, items=result_items(scored), model=model)
 
 

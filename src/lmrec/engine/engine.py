@@ -355,15 +355,28 @@ class Engine:
         personal = self._personal(user)
         return None if personal is None else personal[1]
 
-    def _personal(self, user: str) -> tuple[VectorIndex, Vector] | None:
-        """The index to score against and the user's vector in its space, from one model state."""
+    def _events(self, user: str, limit: int | None = None) -> list[Event]:
+        """The user's events, oldest first (``limit`` keeps the newest)."""
+        return [se.event for se in self.store.user_events(user, limit=limit)]
+
+    def _personal(
+        self, user: str, events: Sequence[Event] | None = None
+    ) -> tuple[VectorIndex, Vector] | None:
+        """The index to score against and the user's vector in its space, from one model state.
+
+        Args:
+            user: The user.
+            events: The user's events if the caller already read them (oldest first).
+        """
         serving = self._serving
         if serving is None:
-            recent = self.store.user_events(user, limit=self.settings.history_size)
-            vec = profile_vector([se.event for se in recent], self._event_vector, self.settings)
+            n = self.settings.history_size
+            recent = events[-n:] if events is not None else self._events(user, n)
+            vec = profile_vector(recent, self._event_vector, self.settings)
             return None if vec is None else (self._index, vec)
-        recent = self.store.user_events(user, limit=serving.model.config.max_len)
-        history = serving.history([se.event for se in recent], self._event_vector)
+        n = serving.model.config.max_len
+        recent = events[-n:] if events is not None else self._events(user, n)
+        history = serving.history(recent, self._event_vector)
         uvec = serving.user_vector(user, history, self._profile_vector(user))
         return None if uvec is None else (serving.index, uvec)
 
@@ -374,14 +387,11 @@ class Engine:
         text = user_text(self.store.get_user(user))
         return self._query_vector(text) if text else None
 
-    def _negatives(self, user: str) -> list[str]:
-        """Items the user disliked or skipped, most recent last."""
-        recent = self.store.user_events(user, limit=self.settings.history_size)
-        return [
-            se.event.item
-            for se in recent
-            if se.event.kind in NEGATIVE_KINDS and se.event.item is not None
-        ]
+    def _negatives(self, user: str, events: Sequence[Event] | None = None) -> list[str]:
+        """Items the user disliked or skipped recently, most recent last."""
+        n = self.settings.history_size
+        recent = events[-n:] if events is not None else self._events(user, n)
+        return [e.item for e in recent if e.kind in NEGATIVE_KINDS and e.item is not None]
 
     def _penalize(
         self, hits: list[tuple[str, float]], negatives: Sequence[str]
@@ -402,14 +412,12 @@ class Engine:
     def _text_vector(self, item_id: str) -> Vector | None:
         return self._index.get(item_id)
 
-    def _consumed(self, user: str) -> set[str]:
+    def _consumed(self, user: str, events: Sequence[Event] | None = None) -> set[str]:
+        """Items the user interacted with (never recommended back, when configured so)."""
         if not self.settings.exclude_consumed:
             return set()
-        return {
-            se.event.item
-            for se in self.store.user_events(user)
-            if se.event.item is not None and se.event.kind is not EventKind.SEARCH
-        }
+        every = events if events is not None else self._events(user)
+        return {e.item for e in every if e.item is not None and e.kind is not EventKind.SEARCH}
 
     # -- reads -------------------------------------------------------------------
     def _allowed(self, category: str | Sequence[str] | None) -> set[str] | None:
@@ -456,13 +464,14 @@ class Engine:
         check_id(user, "user", self.settings)
         check_k(k, self.settings)
         self._catch_up()
-        skip = set(exclude) | self._consumed(user)
+        events = self._events(user)  # read once: exclusions, history and negatives
+        skip = set(exclude) | self._consumed(user, events)
         allowed = self._allowed(category)
         rows: list[ScoredItem] = []
-        personal = self._personal(user)
+        personal = self._personal(user, events)
         if personal is not None:
             index, vec = personal
-            negatives = self._negatives(user)
+            negatives = self._negatives(user, events)
             fetch = k if not negatives else k * 3 + 20
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
             if negatives:

@@ -50,7 +50,7 @@ def _active_vectors(engine: Engine) -> tuple[list[str], Matrix, str]:
     catalog = engine._catalog
     index = engine._index
     digest = hashlib.sha1(usedforsecurity=False)
-    digest.update(str(engine.stats().model).encode())
+    digest.update(str(engine.model_version).encode())
     ids: list[str] = []
     vecs: list[Matrix] = []
     for item_id in catalog.ids():

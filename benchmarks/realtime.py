@@ -1,0 +1,292 @@
+"""Real-time benchmark over HTTP: freshness, new-item latency, recommendation latency under load.
+
+Measures, against a real ``lmrec serve`` process on 127.0.0.1 serving the
+trained model on MovieLens-100K (and then on a synthetic 100k-item catalog):
+
+* **freshness**: from the ``POST /v1/events`` response (a new user likes a film)
+  to the first recommendation response that reflects it (the film is excluded
+  and the list is personal, ``source=model``);
+* **new item**: from the ``POST /v1/items`` response to the first search
+  response that returns the item;
+* **load**: recommendation latency percentiles and throughput with ``wrk``
+  (Debian package ``wrk``) holding 200 (and 50, 10) concurrent connections.
+
+Writes ``benchmarks/results/realtime.json`` and ``.md``.
+
+Usage: ``.venv/bin/python benchmarks/realtime.py [--data-dir DIR] [--workers 1,2]``
+(with ``--data-dir`` pointing at a folder that already holds ML-100K and a
+trained model, e.g. the demo's ``./lmrec-data``, set-up is skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+WRK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/v1/users/" .. ((counter % 943) + 1) .. "/recommendations?k=10")
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def prepare(data_dir: Path) -> None:
+    """Import ML-100K and train the model into ``data_dir`` (skipped if already there)."""
+    from lmrec.cli import load_into
+    from lmrec.data import load_dataset
+    from lmrec.engine import Engine
+    from lmrec.settings import Settings
+
+    with Engine.open(settings=Settings(data_dir=data_dir)) as engine:
+        ds = load_dataset("ml-100k")
+        if engine.store.count_events() < len(ds.events):
+            load_into(engine, ds.items, ds.users, ds.events)
+        if engine.model_version is None:
+            engine.train()
+
+
+def add_synthetic_items(data_dir: Path, total: int) -> int:
+    """Grow the catalog to ``total`` items whose text vectors mix real films' vectors.
+
+    The vectors are put in the embedding cache under the synthetic texts' hashes,
+    so the engine indexes them without running the encoder 100k times.
+    """
+    from lmrec.engine import Engine
+    from lmrec.schema import Item
+    from lmrec.settings import Settings
+    from lmrec.text import text_hash
+
+    with Engine.open(settings=Settings(data_dir=data_dir)) as engine:
+        have = engine.stats().items
+        if have >= total:
+            return have
+        real_ids, real = engine._active_text_vectors()
+        rng = np.random.default_rng(0)
+        genres = sorted(engine.stats().categories)
+        batch: list[Item] = []
+        for n in range(have, total):
+            a, b = rng.integers(0, len(real_ids), 2)
+            genre = genres[n % len(genres)]
+            item = Item(f"syn-{n}", f"Synthetic film {n}", f"A {genre.lower()} story.", (genre,))
+            vec = real[a] + real[b] + 0.3 * rng.standard_normal(real.shape[1]).astype(np.float32)
+            vec /= np.linalg.norm(vec)
+            engine.store.put_embeddings(
+                engine.encoder.name, {text_hash(engine._text_of(item)): vec.astype(np.float32)}
+            )
+            batch.append(item)
+            if len(batch) == 1000:
+                engine.upsert_items(batch)
+                batch = []
+        if batch:
+            engine.upsert_items(batch)
+        return engine.stats().items
+
+
+def start(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmrec", "serve", "--data-dir", str(data_dir), "--port",
+         str(port), "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
+                time.sleep(1.0 if workers > 1 else 0.0)
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def freshness(base: str, n: int) -> dict[str, float]:
+    """Event -> reflecting recommendation, and new item -> first search hit, in ms."""
+    event_ms: list[float] = []
+    item_ms: list[float] = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i in range(n):
+            user = f"fresh-{uuid.uuid4().hex[:8]}"
+            film = str(1 + (i * 37) % 1682)
+            c.post("/v1/events", json={"events": [{"user": user, "item": film, "kind": "like"}]})
+            t0 = time.perf_counter()
+            while True:
+                body = c.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+                ids = [x["id"] for x in body["items"]]
+                if film not in ids and body["items"][0]["source"] == "model":
+                    break
+                if time.perf_counter() - t0 > 5:
+                    raise RuntimeError("an event was not reflected within 5 s")
+            event_ms.append((time.perf_counter() - t0) * 1000)
+        for _ in range(max(1, n // 2)):
+            title = f"Benchmark Film {uuid.uuid4().hex[:10]}"
+            c.post("/v1/items", json={"items": [{"id": title, "title": title,
+                                                 "text": "A heist in space.",
+                                                 "categories": ["Sci-Fi"]}]})  # fmt: skip
+            t0 = time.perf_counter()
+            while True:
+                got = c.get("/v1/search", params={"q": title, "k": 1}).json()["items"]
+                if got and got[0]["id"] == title:
+                    break
+                if time.perf_counter() - t0 > 5:
+                    raise RuntimeError("a new item was not found within 5 s")
+            item_ms.append((time.perf_counter() - t0) * 1000)
+    return {
+        "event_to_reflecting_rec_p50_ms": pct(event_ms, 50),
+        "event_to_reflecting_rec_p99_ms": pct(event_ms, 99),
+        "new_item_to_search_hit_p50_ms": pct(item_ms, 50),
+        "new_item_to_search_hit_p99_ms": pct(item_ms, 99),
+        "samples": float(len(event_ms)),
+    }
+
+
+def wrk(base: str, connections: int, seconds: int) -> dict[str, float]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("this benchmark needs wrk: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, base],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    os.unlink(f.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        if m is None:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors:.*timeout (\d+)", out)
+    return {
+        "connections": float(connections),
+        "p50_ms": ms("50%"),
+        "p90_ms": ms("90%"),
+        "p99_ms": ms("99%"),
+        "requests_per_s": float(rps.group(1)) if rps else float("nan"),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "timeouts": float(sock.group(1)) if sock else 0.0,
+    }
+
+
+def single_client(base: str, n: int) -> dict[str, float]:
+    """Unloaded latency: one client, sequential requests."""
+    lat: list[float] = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i in range(n):
+            t0 = time.perf_counter()
+            c.get(f"/v1/users/{1 + i % 943}/recommendations", params={"k": 10})
+            lat.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "mean_ms": statistics.fmean(lat)}
+
+
+def run_catalog(name: str, data_dir: Path, workers: list[int], seconds: int, n: int) -> dict:
+    out: dict[str, object] = {"catalog": name}
+    for w in workers:
+        proc, base = start(data_dir, w)
+        try:
+            items = httpx.get(f"{base}/v1/stats").json()["items"]
+            row: dict[str, object] = {"items": items, "unloaded": single_client(base, 300)}
+            row["freshness"] = freshness(base, n)
+            row["load"] = [wrk(base, c, seconds) for c in (10, 50, 200)]
+            out[f"workers_{w}"] = row
+            print(name, w, json.dumps(row, indent=1), file=sys.stderr)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--large", type=int, default=100_000, help="0 skips the large catalog")
+    args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
+
+    work = Path(tempfile.mkdtemp(prefix="lmrec-rt-"))
+    data = args.data_dir or work / "ml100k"
+    if args.data_dir is not None:
+        data = work / "ml100k"
+        shutil.copytree(args.data_dir, data)
+    prepare(data)
+    results = [run_catalog("ML-100K", data, workers, args.seconds, args.samples)]
+    if args.large:
+        big = work / "large"
+        shutil.copytree(data, big)
+        add_synthetic_items(big, args.large)
+        results.append(run_catalog(f"synthetic {args.large:,}", big, workers, args.seconds,
+                                   args.samples // 3))  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "realtime.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "# Real-time benchmark (`.venv/bin/python benchmarks/realtime.py`)",
+        "",
+        f"Machine: {os.cpu_count()} cores, CPU only; server and load generator share it.",
+        "",
+        "| catalog | workers | event→reflecting rec p99 | new item→found p99 | unloaded p50/p99 "
+        "| c=10 p99 / rps | c=50 p99 / rps | c=200 p99 / rps | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        for w in workers:
+            row = r[f"workers_{w}"]
+            f, u, load = row["freshness"], row["unloaded"], row["load"]
+            cells = " | ".join(f"{x['p99_ms']:.1f} ms / {x['requests_per_s']:.0f}" for x in load)
+            errs = sum(x["non_2xx"] + x["timeouts"] for x in load)
+            lines.append(
+                f"| {r['catalog']} ({row['items']:,} items) | {w} | "
+                f"{f['event_to_reflecting_rec_p99_ms']:.1f} ms | "
+                f"{f['new_item_to_search_hit_p99_ms']:.1f} ms | "
+                f"{u['p50_ms']:.1f} / {u['p99_ms']:.1f} ms | {cells} | {errs:.0f} |"
+            )
+    (RESULTS / "realtime.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
