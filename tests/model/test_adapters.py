@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from lmrec.errors import ModelError
-from lmrec.evaluate.base import FitContext, Ranker, RatingModel
+from lmrec.evaluate.base import FitContext, Ranker
 from lmrec.model import ModelConfig
-from lmrec.model.adapters import LmrecRanker, LmrecRatingModel, lmrec_ranker
+from lmrec.model.adapters import LmrecRanker, lmrec_ranker
 
 
 def test_ranker_protocol(synthetic: Any, small: ModelConfig) -> None:
@@ -24,15 +24,6 @@ def test_ranker_protocol(synthetic: Any, small: ModelConfig) -> None:
     scores = ranker.score(s.test_users, s.test_histories)
     assert scores.shape == (len(s.test_users), s.data.n_items)
     assert np.isfinite(scores).all()
-
-
-def test_rating_protocol(synthetic: Any, small: ModelConfig) -> None:
-    s = synthetic
-    model = LmrecRatingModel(small.replace(max_epochs=2, rating_weight=1.0, next_item_weight=0.0))
-    assert isinstance(model, RatingModel)
-    model.fit(s.train, FitContext(s.item_vectors, s.user_vectors, s.valid))
-    pred = model.predict(s.test_users, s.test_items)
-    assert pred.shape == (len(s.test_users),) and np.isfinite(pred).all()
 
 
 def test_factory_switches_to_cold_start_config(synthetic: Any) -> None:

@@ -6,16 +6,24 @@ stopping); :class:`TrainedModel` scores (pure, deterministic);
 The evaluation harness runs the model through :mod:`lmrec.model.adapters`.
 """
 
-from lmrec.model.checkpoint import load_checkpoint, save_checkpoint
-from lmrec.model.config import ModelConfig
+from lmrec.model.checkpoint import (
+    load_checkpoint,
+    load_rating_checkpoint,
+    save_checkpoint,
+    save_rating_checkpoint,
+)
+from lmrec.model.config import ModelConfig, RatingConfig
 from lmrec.model.scoring import EpochLog, TrainedModel
 from lmrec.model.train import train_model
 
 __all__ = [
     "EpochLog",
     "ModelConfig",
+    "RatingConfig",
     "TrainedModel",
     "load_checkpoint",
+    "load_rating_checkpoint",
     "save_checkpoint",
+    "save_rating_checkpoint",
     "train_model",
 ]

@@ -15,16 +15,17 @@ import numpy.typing as npt
 from lmrec.errors import ModelError
 from lmrec.evaluate.base import FitContext
 from lmrec.interactions import Interactions
-from lmrec.model.config import ModelConfig
+from lmrec.model.config import ModelConfig, RatingConfig
 from lmrec.model.history import UserSequences
+from lmrec.model.rating import TrainedRatingModel, train_rating_model
 from lmrec.model.scoring import TrainedModel
 from lmrec.model.train import train_model
 
 IntArray = npt.NDArray[np.int64]
 FloatMatrix = npt.NDArray[np.float32]
 
-#: Settings for the rating protocol: only the rating head trains (cloze on hidden ratings).
-RATING_CONFIG = ModelConfig(rating_weight=1.0, next_item_weight=0.0)
+#: Settings for the rating protocol (P2): see :class:`RatingConfig` for the tuned defaults.
+RATING_CONFIG = RatingConfig()
 
 #: Settings used when the context names cold items: a wider model whose text-only
 #: path carries more of the loss, since those items will be ranked by text alone.
@@ -93,24 +94,40 @@ class LmrecRanker(_Fitted):
         return self.model.score(users, histories, gaps=gaps, values=values)
 
 
-class LmrecRatingModel(_Fitted):
-    """Explicit ratings from the rating head on the user's full training history."""
+class LmrecRatingModel:
+    """Explicit ratings from lmrec's rating model (:mod:`lmrec.model.rating`).
 
-    def __init__(self, config: ModelConfig | None = None, *, progress: bool = False) -> None:
-        super().__init__(config or RATING_CONFIG, progress=progress)
+    Args:
+        config: Hyper-parameters; by default :data:`RATING_CONFIG`.
+    """
+
+    name = "lmrec"
+
+    def __init__(self, config: RatingConfig | None = None) -> None:
+        self.config = config or RATING_CONFIG
+        self._model: TrainedRatingModel | None = None
+
+    @property
+    def model(self) -> TrainedRatingModel:
+        """The trained model; raises ModelError before :meth:`fit`."""
+        if self._model is None:
+            raise ModelError("the lmrec rating model is not trained yet; call fit() first")
+        return self._model
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        """Train on ``train``, early-stopping on validation RMSE (``ctx.valid``)."""
+        self._model = train_rating_model(
+            train,
+            ctx.item_vectors,
+            ctx.user_vectors,
+            self.config.replace(seed=ctx.seed),
+            valid=ctx.valid,
+            cold_items=ctx.cold_items,
+        )
 
     def predict(self, users: IntArray, items: IntArray) -> npt.NDArray[np.float64]:
         """Predicted rating of each (user, item) pair."""
-        if self._seqs is None:
-            raise ModelError("the lmrec model is not trained yet; call fit() first")
-        seqs = self._seqs
-        users = np.asarray(users, dtype=np.int64)
-        hist = [seqs.items_of(int(u)) for u in users]
-        gaps = [seqs.gaps_of(int(u)) for u in users]
-        values = [seqs.values_of(int(u)) for u in users]
-        return self.model.predict_ratings(
-            users, np.asarray(items, dtype=np.int64), hist, gaps=gaps, values=values
-        )
+        return self.model.predict(users, items)
 
 
 def lmrec_ranker(quick: bool = False) -> LmrecRanker:
@@ -123,4 +140,4 @@ def lmrec_ranker(quick: bool = False) -> LmrecRanker:
 
 def lmrec_rating_model(quick: bool = False) -> LmrecRatingModel:
     """Factory for the harness registry (``register_model("lmrec", ..., "rating")``)."""
-    return LmrecRatingModel(RATING_CONFIG.replace(max_epochs=3) if quick else None)
+    return LmrecRatingModel(RATING_CONFIG.replace(max_epochs=3, members=1) if quick else None)
