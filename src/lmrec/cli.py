@@ -216,9 +216,7 @@ def serve(
             # Each worker builds its own app from LMREC_* variables; pass ours on.
             os.environ["LMREC_DATA_DIR"] = str(settings.data_dir)
             os.environ["LMREC_ENCODER"] = settings.encoder
-            uvicorn.run(
-                "lmrec.api.app:app_from_env", factory=True, host=host, port=port, workers=workers
-            )
+            _serve_workers(host, port, workers)
             return
         from lmrec.api import create_app
         from lmrec.api.app import one_thread_per_worker
@@ -230,6 +228,31 @@ def serve(
             uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
         finally:
             engine.close()
+
+
+def _serve_workers(host: str, port: int, workers: int) -> None:
+    """Run ``workers`` uvicorn processes on one listening socket (uvicorn's own supervisor).
+
+    ``uvicorn.run(workers=N)`` binds with ``socket.socket(family)``, whose protocol
+    number reads 0, so asyncio does not set TCP_NODELAY on accepted connections
+    and every response waits ~40 ms for a delayed ACK (uvicorn issue 3149). We bind
+    the same socket with ``IPPROTO_TCP`` and hand it to the same supervisor.
+    """
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "lmrec.api.app:app_from_env", factory=True, host=host, port=port, workers=workers
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    out.print(f"lmrec serving on http://{host}:{port} with {workers} worker processes")
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _start_trainer(settings: Settings) -> None:

@@ -9,6 +9,7 @@ view without time-based cache expiry.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -62,6 +63,8 @@ SOURCE_SIMILAR = "similar"
 SOURCE_MODEL = "model"
 
 _QUERY_CACHE_SIZE = 10_000
+#: Up to this many users, profile vectors are loaded when a model starts serving.
+_PROFILE_WARM_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +388,37 @@ class Engine:
         from lmrec.interactions import user_text
 
         text = user_text(self.store.get_user(user))
-        return self._query_vector(text) if text else None
+        return self._text_vectors([text])[0] if text else None
+
+    def _text_vectors(self, texts: Sequence[str]) -> list[Vector]:
+        """LM vectors of texts: memory cache, then the store's embedding cache, then the encoder.
+
+        Profile texts go through here, so each is encoded once per deployment, not
+        once per process start or per request.
+        """
+        out: dict[str, Vector] = {}
+        with self._query_lock:
+            for t in texts:
+                v = self._query_cache.get(t)
+                if v is not None:
+                    out[t] = v
+        todo = sorted(set(texts) - set(out))
+        if todo:
+            hashes = {t: text_hash(t) for t in todo}
+            stored = self.store.get_embeddings(self.encoder.name, set(hashes.values()))
+            fresh = [t for t in todo if hashes[t] not in stored]
+            if fresh:
+                vecs = self.encoder.encode(fresh)
+                new = {hashes[t]: vecs[n] for n, t in enumerate(fresh)}
+                self.store.put_embeddings(self.encoder.name, new)
+                stored.update(new)
+            with self._query_lock:
+                for t in todo:
+                    out[t] = stored[hashes[t]]
+                    self._query_cache[t] = out[t]
+                while len(self._query_cache) > max(_QUERY_CACHE_SIZE, len(texts)):
+                    self._query_cache.popitem(last=False)
+        return [out[t] for t in texts]
 
     def _negatives(self, user: str, events: Sequence[Event] | None = None) -> list[str]:
         """Items the user disliked or skipped recently, most recent last."""
@@ -701,6 +734,9 @@ class Engine:
             serving = ModelServing.build(
                 active.version, model, ids, vecs, ann_min_items=self.settings.ann_min_items
             )
+            # The user tower reads profile vectors on every request: have them ready.
+            profiles = list(itertools.islice(self.store.iter_users(), _PROFILE_WARM_LIMIT))
+            self._warm_profile_cache(profiles)
             with self._lock:
                 # Items written while the model loaded: index them too, then switch.
                 now_ids, now_vecs = self._active_text_vectors()
@@ -713,7 +749,7 @@ class Engine:
                     serving.remove_items(sorted(gone))
                 self._serving = serving
             self._swap_error = None
-            return serving.version
+        return serving.version
 
     def _active_text_vectors(self) -> tuple[list[str], Vector]:
         ids = [i for i in self._catalog.ids() if i in self._index]
@@ -764,15 +800,9 @@ class Engine:
         """Encode every profile text in one batch (instead of one call per user)."""
         from lmrec.interactions import user_text
 
-        texts = sorted({t for u in users if (t := user_text(u))} - set(self._query_cache))
-        if not texts:
-            return
-        vecs = self.encoder.encode(texts)
-        with self._query_lock:
-            for text, vec in zip(texts, vecs, strict=True):
-                self._query_cache[text] = vec
-            while len(self._query_cache) > max(_QUERY_CACHE_SIZE, len(texts)):
-                self._query_cache.popitem(last=False)
+        texts = sorted({t for u in users if (t := user_text(u))})
+        if texts:
+            self._text_vectors(texts)
 
     def _item_text_matrix(self, items: Sequence[Item]) -> Vector:
         """LM text vectors of items (inactive ones too), from the embedding cache."""
