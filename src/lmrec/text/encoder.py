@@ -22,6 +22,8 @@ import numpy.typing as npt
 
 from lmrec.errors import ModelError
 from lmrec.settings import DEFAULT_ENCODER
+from lmrec.text.coalesce import Coalescer
+from lmrec.text.direct import DirectForward
 
 Vectors = npt.NDArray[np.float32]
 
@@ -105,6 +107,8 @@ class SentenceEncoder:
         self._dim = int(dim)
         # The tokenizer and model are not safe to share across threads mid-batch.
         self._lock = threading.Lock()
+        self._direct = DirectForward.from_model(self._model)
+        self._single = Coalescer(self._encode_few, max_batch=batch_size)
 
     @property
     def name(self) -> str:
@@ -118,10 +122,25 @@ class SentenceEncoder:
     def device(self) -> str:
         return self._device
 
+    @property
+    def direct(self) -> bool:
+        """Whether single texts skip ``SentenceTransformer.encode`` (see ``lmrec.text.direct``)."""
+        return self._direct is not None
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        """Vectors of ``texts``; one text (a search query) takes the low-latency path.
+
+        A single text goes through the :class:`Coalescer`, which batches it with
+        other single texts waiting for the model, and through the direct
+        forward pass when the model allows one. Batches go through
+        ``SentenceTransformer.encode``. Both give the same vectors (to 1e-5).
+        """
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         todo = [i for i, t in enumerate(texts) if t.strip()]
         if not todo:
+            return out
+        if len(todo) == 1 and not progress:
+            out[todo[0]] = self._single.encode(texts[todo[0]])
             return out
         with self._lock:
             vecs = self._model.encode(
@@ -133,6 +152,20 @@ class SentenceEncoder:
             )
         out[todo] = np.asarray(vecs, dtype=np.float32)
         return out
+
+    def _encode_few(self, texts: Sequence[str]) -> Vectors:
+        """One pass over a few non-empty texts (the coalescer's batch)."""
+        with self._lock:
+            if self._direct is not None:
+                return self._direct(texts)
+            vecs = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.asarray(vecs, dtype=np.float32)
 
 
 class FakeEncoder:
