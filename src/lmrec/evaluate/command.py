@@ -99,6 +99,7 @@ def run(
     *,
     encoder: str | None = None,
     progress: Callable[[str], None] | None = None,
+    merge: bool = False,
 ) -> Path:
     """Evaluate ``models`` on ``protocols`` and write the report folder.
 
@@ -114,12 +115,16 @@ def run(
         data_dir: The engine's data folder; ``Settings().data_dir`` when None.
         encoder: Encoder name; ``Settings().encoder`` when None (``fake`` in tests).
         progress: Called with a short line as work proceeds (the CLI prints them).
+        merge: Keep the rows of ``out_dir``'s existing report that this run does
+            not redo (see :mod:`lmrec.evaluate.merge`); the report must exist.
 
     Returns:
         The report folder.
 
     Raises:
         NotFoundError: Unknown dataset, protocol or model.
+        InvalidInputError: ``merge`` without a readable report in ``out_dir``, or
+            one made with another dataset, seed, mode or encoder.
     """
     from lmrec.interactions import Interactions
     from lmrec.settings import Settings
@@ -141,7 +146,13 @@ def run(
         overrides["encoder"] = encoder
     settings = Settings(**overrides)  # type: ignore[arg-type]
     out = out_dir if out_dir is not None else default_out_dir(settings.data_dir)
+    earlier = None
+    if merge:
+        from lmrec.evaluate.merge import load_report
+
+        earlier = load_report(out)  # fail before an hour of work, not after
     out.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     say(f"loading {dataset}")
     ds = _load(dataset, settings)
     items, users, events = ds.items, ds.users, ds.events  # type: ignore[attr-defined]
@@ -189,9 +200,21 @@ def run(
             progress=say,
         )
         report.protocols.append(run5.protocol_result())
+    report.total_seconds = time.perf_counter() - started
+    report.runs = [
+        {
+            "started": started_at,
+            "protocols": wanted,
+            "models": list(models) if models is not None else [],
+            "seconds": report.total_seconds,
+        }
+    ]
+    if earlier is not None:
+        from lmrec.evaluate.merge import merge_reports
+
+        report = merge_reports(earlier, report)
     say("drawing charts")
     report.charts = draw_all(report, out)
-    report.total_seconds = time.perf_counter() - started
     report.write(out)
     say(f"report written to {out / 'report.md'}")
     return out

@@ -199,6 +199,9 @@ class EvaluationReport:
     total_seconds: float = 0.0
     charts: list[dict[str, str]] = field(default_factory=list)
     samples: list[RatingSample] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    """The runs whose rows this report holds (one, unless rows were merged in with
+    ``lmrec evaluate --merge``): ``started`` (UTC), ``protocols``, ``models``, ``seconds``."""
 
     def protocol(self, name: str) -> ProtocolResult:
         for p in self.protocols:
@@ -222,6 +225,7 @@ class EvaluationReport:
             "targets": [t.to_dict() for t in self.targets()],
             "charts": self.charts,
             "predictions": [s.file_name for s in self.samples],
+            "runs": self.runs,
         }
         return _finite(d)  # type: ignore[no-any-return]
 
@@ -239,6 +243,7 @@ class EvaluationReport:
             + (" Quick mode (small grids, few epochs): not comparable." if self.quick else ""),
             f"Total time {self.total_seconds:.1f} s. Protocol definitions: docs/protocols.md. "
             "Ranking metrics are expected values under random tie-breaking.",
+            *_runs_lines(self.runs),
             "",
             "## Targets",
             "",
@@ -263,6 +268,20 @@ class EvaluationReport:
         _atomic(out_dir / "report.md", self.to_markdown())
         # report.json last: the web console treats its presence as "report ready".
         _atomic(out_dir / "report.json", json.dumps(self.to_dict(), indent=2, allow_nan=False))
+
+
+def _runs_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Which run produced which rows, when rows of several runs were merged."""
+    if len(runs) < 2:
+        return []
+    out = ["", "Rows come from these runs (later runs replaced the rows they re-ran):", ""]
+    for r in runs:
+        models = ", ".join(r.get("models") or ["all models"])
+        protos = ", ".join(r.get("protocols") or [])
+        out.append(
+            f"- {r.get('started', '?')}: {protos}; {models}; {float(r.get('seconds', 0.0)):.0f} s"
+        )
+    return out
 
 
 def _judge(t: Target, p: ProtocolResult | None) -> TargetStatus:

@@ -1,0 +1,168 @@
+"""Re-running some rows of an evaluation report while keeping the others.
+
+A full ``lmrec evaluate`` on ML-100K takes most of an hour on two CPU cores,
+nearly all of it in baselines that did not change. After changing lmrec's model
+a user wants to re-run *lmrec's* rows (or one protocol) and keep every other row
+as it was measured. :func:`merge_reports` does that on the saved
+``report.json``: rows of the models that were re-run replace the old rows of
+the same protocol; everything else is kept. Every run that contributed rows is
+listed in the report (``runs``), so a reader sees which rows came from which
+run, and a full run without ``--merge`` remains the way to regenerate all of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmrec.errors import InvalidInputError
+from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult, RatingSample
+
+#: Report fields that must agree for two runs' rows to be comparable.
+_SAME = ("seed", "quick", "encoder")
+
+
+def load_report(out_dir: Path) -> EvaluationReport:
+    """Read ``report.json`` (and its prediction CSVs) back into a report.
+
+    Raises:
+        InvalidInputError: There is no readable report in ``out_dir``.
+    """
+    path = out_dir / "report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InvalidInputError(f"no report to merge into: {path} does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    report = EvaluationReport(
+        dataset=dict(data["dataset"]),
+        seed=int(data["seed"]),
+        quick=bool(data["quick"]),
+        encoder=str(data["encoder"]),
+        protocols=[_protocol(p) for p in data.get("protocols", [])],
+        total_seconds=float(data.get("total_seconds") or 0.0),
+        runs=[dict(r) for r in data.get("runs", [])],
+    )
+    if not report.runs:  # written before runs were recorded: one run of everything in it
+        report.runs = [
+            {
+                "started": "an earlier run (time not recorded)",
+                "protocols": [p.name for p in report.protocols],
+                "models": [],
+                "seconds": report.total_seconds,
+            }
+        ]
+    for name in data.get("predictions", []):
+        sample = _read_sample(out_dir / name)
+        if sample is not None:
+            report.samples.append(sample)
+    return report
+
+
+def merge_reports(old: EvaluationReport, new: EvaluationReport) -> EvaluationReport:
+    """``old`` with every row of ``new`` put in (replacing rows of the same protocol and model).
+
+    Raises:
+        InvalidInputError: The two runs used another dataset, seed, mode or encoder.
+    """
+    for name in _SAME:
+        if getattr(old, name) != getattr(new, name):
+            raise InvalidInputError(
+                f"cannot merge: the existing report has {name}={getattr(old, name)!r}, "
+                f"this run {name}={getattr(new, name)!r}",
+                field=name,
+            )
+    if old.dataset != new.dataset:
+        raise InvalidInputError(
+            f"cannot merge: the existing report is on {old.dataset}, this run on {new.dataset}",
+            field="dataset",
+        )
+    merged = EvaluationReport(
+        dataset=old.dataset,
+        seed=old.seed,
+        quick=old.quick,
+        encoder=old.encoder,
+        protocols=[_merge_protocol(p, new) for p in old.protocols],
+        total_seconds=old.total_seconds + new.total_seconds,
+        runs=[*old.runs, *new.runs],
+    )
+    known = {p.name for p in old.protocols}
+    merged.protocols += [p for p in new.protocols if p.name not in known]
+    merged.samples = _merge_samples(old.samples, new.samples)
+    return merged
+
+
+def _merge_protocol(old: ProtocolResult, new: EvaluationReport) -> ProtocolResult:
+    fresh = next((p for p in new.protocols if p.name == old.name), None)
+    if fresh is None:
+        return old
+    rerun = {m.model for m in fresh.models}
+    rows = [
+        next(m for m in fresh.models if m.model == r.model) if r.model in rerun else r
+        for r in old.models
+    ]
+    rows += [m for m in fresh.models if m.model not in {r.model for r in old.models}]
+    return ProtocolResult(
+        name=fresh.name,
+        title=fresh.title,
+        metrics=fresh.metrics,
+        lower_is_better=fresh.lower_is_better,
+        n_folds=fresh.n_folds,
+        n_test_cases=fresh.n_test_cases,
+        models=rows,
+        notes=fresh.notes or old.notes,
+    )
+
+
+def _merge_samples(old: list[RatingSample], new: list[RatingSample]) -> list[RatingSample]:
+    out = {(s.protocol, s.fold): s for s in old}
+    for s in new:
+        prev = out.get((s.protocol, s.fold))
+        if prev is not None and np.array_equal(prev.actual, s.actual):
+            s = RatingSample(s.protocol, s.fold, s.actual, {**prev.predicted, **s.predicted})
+        out[(s.protocol, s.fold)] = s
+    return list(out.values())
+
+
+def _protocol(d: dict[str, Any]) -> ProtocolResult:
+    names = {f.name for f in fields(ModelResult)}
+    models = [ModelResult(**{k: v for k, v in m.items() if k in names}) for m in d["models"]]
+    for m in models:
+        # JSON stores NaN as null; a missing metric reads back as NaN.
+        m.metrics = {k: float("nan") if v is None else float(v) for k, v in m.metrics.items()}
+        m.std = {k: float("nan") if v is None else float(v) for k, v in m.std.items()}
+    return ProtocolResult(
+        name=d["name"],
+        title=d["title"],
+        metrics=list(d["metrics"]),
+        lower_is_better=list(d["lower_is_better"]),
+        n_folds=int(d["n_folds"]),
+        n_test_cases=int(d["n_test_cases"]),
+        models=models,
+        notes=list(d.get("notes", [])),
+    )
+
+
+def _read_sample(path: Path) -> RatingSample | None:
+    """A prediction CSV (``predictions-P2-fold0.csv``) back into a sample; None if absent."""
+    stem = path.stem.removeprefix("predictions-")
+    protocol, _, fold = stem.rpartition("-fold")
+    if not path.exists() or not protocol or not fold.isdigit():
+        return None
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return None
+    head, body = rows[0], np.asarray(rows[1:], dtype=np.float64).reshape(-1, len(rows[0]))
+    return RatingSample(
+        protocol,
+        int(fold),
+        body[:, 0].copy(),
+        {name: body[:, j].copy() for j, name in enumerate(head) if j > 0},
+    )

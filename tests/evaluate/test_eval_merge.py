@@ -1,0 +1,77 @@
+"""``lmrec evaluate --merge``: re-run some rows, keep the others, list every run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lmrec.errors import InvalidInputError
+from lmrec.evaluate import command
+from lmrec.evaluate.merge import load_report, merge_reports
+from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
+from lmrec.interactions import Interactions
+
+from .test_eval_command import _dataset
+
+
+def _rep(
+    rows: dict[str, dict[str, float]], *, seed: int = 42, when: str = "t0"
+) -> EvaluationReport:
+    rep = EvaluationReport(dataset={"name": "x"}, seed=seed, quick=False, encoder="fake")
+    p = ProtocolResult("P1", "next item", ["NDCG@10"], [], 1, 10)
+    p.models = [ModelResult(model=m, metrics=v) for m, v in rows.items()]
+    rep.protocols.append(p)
+    rep.runs = [{"started": when, "protocols": ["P1"], "models": list(rows), "seconds": 1.0}]
+    return rep
+
+
+def test_rerun_rows_replace_old_rows_and_the_rest_stay() -> None:
+    old = _rep({"popularity": {"NDCG@10": 0.04}, "lmrec": {"NDCG@10": 0.10}})
+    new = _rep({"lmrec": {"NDCG@10": 0.12}, "ease": {"NDCG@10": 0.07}}, when="t1")
+    merged = merge_reports(old, new)
+    got = {m.model: m.metrics["NDCG@10"] for m in merged.protocol("P1").models}
+    assert got == {"popularity": 0.04, "lmrec": 0.12, "ease": 0.07}
+    assert [m.model for m in merged.protocol("P1").models] == ["popularity", "lmrec", "ease"]
+    assert [r["started"] for r in merged.runs] == ["t0", "t1"]
+    md = merged.to_markdown()
+    assert "Rows come from these runs" in md and "- t1: P1; lmrec, ease; 1 s" in md
+
+
+def test_runs_that_are_not_comparable_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="seed"):
+        merge_reports(_rep({"lmrec": {"NDCG@10": 0.1}}), _rep({}, seed=7))
+
+
+def test_merge_needs_an_existing_report(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="no report to merge into"):
+        load_report(tmp_path)
+
+
+@pytest.mark.slow
+def test_command_merge_keeps_baseline_rows_and_rating_samples(
+    synth: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = _dataset(synth)
+    monkeypatch.setattr(command, "_load", lambda name, settings: ds)
+    out = tmp_path / "report"
+    kw = {"quick": True, "data_dir": tmp_path, "encoder": "fake", "out_dir": out}
+    command.run("synthetic", ["P1", "P2"], ["popularity", "random", "global_mean"], **kw)
+    first = json.loads((out / "report.json").read_text())
+    first_csv = (out / "predictions-P2-fold0.csv").read_text()
+    command.run("synthetic", ["P1"], ["random", "itemknn"], merge=True, **kw)
+    second = json.loads((out / "report.json").read_text())
+    p1 = {m["model"]: m for m in second["protocols"][0]["models"]}
+    assert list(p1) == ["popularity", "random", "itemknn"]
+    old_p1 = {m["model"]: m for m in first["protocols"][0]["models"]}
+    assert p1["popularity"] == old_p1["popularity"]  # kept as measured
+    assert second["protocols"][1] == first["protocols"][1]  # P2 not re-run: kept
+    assert len(second["runs"]) == 2 and second["runs"][1]["models"] == ["random", "itemknn"]
+    # the P2 predictions written by the first run survive the rewrite
+    assert second["predictions"] == ["predictions-P2-fold0.csv"]
+    assert (out / "predictions-P2-fold0.csv").read_text() == first_csv
+    # a report from an older version (no "runs") still merges, its run described
+    del second["runs"]
+    (out / "report.json").write_text(json.dumps(second))
+    assert load_report(out).runs[0]["started"].startswith("an earlier run")
