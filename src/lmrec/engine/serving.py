@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from lmrec.index import VectorIndex, make_vector_index
 from lmrec.model import TrainedModel
+from lmrec.model.rerank import rerank_scores
 from lmrec.schema import Event, EventKind
 
 Vector = npt.NDArray[np.float32]
@@ -90,6 +91,40 @@ class ModelServing:
 
     def remove_items(self, ids: Sequence[str]) -> None:
         self.index.remove(ids)
+
+    @property
+    def shortlist(self) -> int:
+        """How many retrieval hits the second-stage ranker re-scores (0 = it is off)."""
+        if not bool(self.model.net.rerank.enabled):
+            return 0
+        return self.model.config.rerank_shortlist
+
+    def rerank(
+        self, user_vector: Vector, hits: Sequence[tuple[str, float]]
+    ) -> list[tuple[str, float]]:
+        """Re-score retrieval ``hits`` with the model's shortlist ranker, best first.
+
+        Items added after training have no ID in the model; the ranker then sees
+        their text-built vector and a zero count, as in training for rare items.
+        """
+        if not hits or self.shortlist == 0:
+            return list(hits)
+        ids = [h[0] for h in hits]
+        vecs = []
+        for i in ids:
+            v = self.index.get(i)
+            if v is None:  # removed since the search: keep retrieval's answer
+                return list(hits)
+            vecs.append(v)
+        pos = np.fromiter((self.item_pos.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        scores = rerank_scores(
+            self.model.net.rerank,
+            np.asarray(user_vector, dtype=np.float32)[None, :],
+            pos[None, :],
+            np.stack(vecs)[None, :, :],
+        )[0]
+        order = np.argsort(-scores, kind="stable")
+        return [(ids[j], float(scores[j])) for j in order]
 
     def history(
         self,

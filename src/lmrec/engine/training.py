@@ -162,6 +162,15 @@ def register(
                 "train_seconds": float(model.log[-1].seconds),
             }
         )
+    if model.rerank is not None:
+        # The second stage's verdict, from cross-fitting on the validation cases.
+        metrics.update(
+            {
+                "rerank_enabled": 1.0 if model.rerank.enabled else 0.0,
+                "rerank_valid_ndcg10": model.rerank.reranked_ndcg10,
+                "retrieval_valid_ndcg10": model.rerank.retrieval_ndcg10,
+            }
+        )
     metrics.update(extra_metrics or {})
     record = ModelVersion(
         version=version,

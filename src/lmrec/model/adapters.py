@@ -18,6 +18,7 @@ from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig, RatingConfig
 from lmrec.model.history import UserSequences
 from lmrec.model.rating import TrainedRatingModel, train_rating_model
+from lmrec.model.rerank import rerank_scores, shortlists
 from lmrec.model.scoring import TrainedModel
 from lmrec.model.train import train_model
 
@@ -89,9 +90,26 @@ class LmrecRanker(_Fitted):
         super().fit(train, ctx)
 
     def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
-        """Scores ``(len(users), n_items)`` from each user's history (oldest first)."""
+        """Scores ``(len(users), n_items)`` from each user's history (oldest first).
+
+        With an enabled shortlist ranker, the top ``rerank_shortlist`` retrieval
+        items of each row are re-scored by it and placed above the rest, which
+        keep their retrieval order: the same two stages serving runs.
+        """
         gaps, values = self._context(users, histories)
-        return self.model.score(users, histories, gaps=gaps, values=values)
+        model = self.model
+        vecs = model.user_vectors(users, histories, gaps=gaps, values=values)
+        scores = model.score_vectors(vecs)
+        ranker = model.net.rerank
+        if not bool(ranker.enabled) or model.config.rerank_shortlist <= 0:
+            return scores
+        short = shortlists(scores, histories, model.config.rerank_shortlist)
+        catalog = model.catalog_vectors()
+        second = rerank_scores(ranker, vecs, short, catalog[short])
+        top = scores.max(axis=1, keepdims=True)
+        lifted = second - second.min(axis=1, keepdims=True) + top + 1.0
+        np.put_along_axis(scores, short, lifted, axis=1)
+        return scores
 
 
 class LmrecRatingModel:

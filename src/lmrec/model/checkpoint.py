@@ -209,11 +209,22 @@ def _check_shapes(
             raise ModelError(f"checkpoint {path}: tensor {key} is missing or has the wrong shape")
 
 
+#: Parameter prefixes a checkpoint may lack because it predates them; they keep
+#: their initial (no-op) values. Anything else missing is an error.
+_OPTIONAL = ("rerank.",)
+
+
 def _load_state(path: Path, net: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     try:
-        net.load_state_dict(state, strict=True)
+        missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise ModelError(f"checkpoint {path} does not match the model: {exc}") from exc
+    missing = [k for k in missing if not k.startswith(_OPTIONAL)]
+    if missing or unexpected:
+        raise ModelError(
+            f"checkpoint {path} does not match the model: missing {missing}, "
+            f"unexpected {list(unexpected)}"
+        )
 
 
 def _write_json(path: Path, data: Any) -> None:

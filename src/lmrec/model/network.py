@@ -12,11 +12,12 @@ from torch import Tensor, nn
 
 from lmrec.model.config import ModelConfig
 from lmrec.model.ranker import RatingHead
+from lmrec.model.rerank import ShortlistRanker
 from lmrec.model.towers import ItemTower, UserTower
 
 
 class LmrecNet(nn.Module):
-    """Two towers over frozen LM vectors, with a rating head on top.
+    """Two towers over frozen LM vectors, with a rating head and a shortlist ranker on top.
 
     Args:
         item_text: LM vector of each known item, ``(n_items, text_dim)``.
@@ -42,6 +43,7 @@ class LmrecNet(nn.Module):
         self.items = ItemTower(n_items, text_dim, cfg)
         self.users = UserTower(n_users, text_dim, cfg)
         self.rating = RatingHead(n_users, n_items, cfg.dim, text_dim, cfg.dropout)
+        self.rerank = ShortlistRanker(cfg.dim, n_items, cfg.rerank_hidden, cfg.dropout)
         with torch.no_grad():
             # Items without an ID keep i0 = 0 for good: the masks stop gradients and
             # decoupled weight decay keeps zero at zero.

@@ -18,6 +18,7 @@ from torch import Tensor
 from lmrec.errors import InvalidInputError
 from lmrec.model.config import ModelConfig
 from lmrec.model.network import LmrecNet
+from lmrec.model.rerank import RerankFit
 from lmrec.model.towers import gap_buckets, value_buckets
 
 IntArray = npt.NDArray[np.int64]
@@ -127,6 +128,10 @@ class TrainedModel:
         self.item_ids = tuple(item_ids)
         self.user_ids = tuple(user_ids)
         self._catalog: Tensor | None = None
+        self.rerank: RerankFit | None = None
+        """How the shortlist ranker fared when it was trained (None: not trained in
+        this process, e.g. loaded from a checkpoint; ``net.rerank.enabled`` says
+        whether it is used)."""
 
     def refresh(self) -> None:
         """Forget cached catalog vectors; call after the parameters changed (training)."""
@@ -230,7 +235,9 @@ class TrainedModel:
         if len(users) != len(histories):
             raise InvalidInputError("users and histories must have the same length")
         out = np.zeros((len(users), self.dim), dtype=np.float32)
-        with torch.no_grad():
+        # inference_mode, not no_grad: no version counters or views are tracked,
+        # which is measurable at one user per call (the serving path).
+        with torch.inference_mode():
             for s in range(0, len(users), _CHUNK):
                 e = s + _CHUNK
                 out[s:e] = (

@@ -30,6 +30,7 @@ from lmrec.model.config import ModelConfig
 from lmrec.model.history import UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
+from lmrec.model.rerank import RerankFit, ShortlistRanker, fit_ranker, shortlists
 from lmrec.model.scoring import EpochLog, TrainedModel
 from lmrec.model.towers import gap_buckets, value_buckets
 from lmrec.text import resolve_device
@@ -235,11 +236,12 @@ def train_model(
     for epoch in bar:
         net.train()
         total, steps = 0.0, 0
-        batches = (
-            _length_batches(lengths, cfg.batch_size, rng)
-            if cfg.length_batches
-            else _random_batches(len(lengths), cfg.batch_size, rng)
-        )
+        if cfg.length_batches:
+            batches = _length_batches(lengths, cfg.batch_size, rng)
+        elif cfg.sort_groups > 0:
+            batches = _local_length_batches(lengths, cfg.batch_size, cfg.sort_groups, rng)
+        else:
+            batches = _random_batches(len(lengths), cfg.batch_size, rng)
         for batch in batches:
             if time.monotonic() - started > cfg.max_seconds:
                 break  # out of budget: validate what we have and stop
@@ -268,7 +270,49 @@ def train_model(
     bar.close()
     if valid is not None:
         net.load_state_dict(best_state)
-    return TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids, log)
+    net.eval()
+    rerank = None
+    # Cold-start ranking (cold_mask) has no shortlist: every cold item is a candidate.
+    wants = cfg.rerank_shortlist > 0 and cfg.next_item_weight > 0 and cold_mask is None
+    if valid is not None and wants:
+        rerank = _fit_rerank(net, model, valid, seqs, cfg, counts)
+    trained = TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids, log)
+    trained.rerank = rerank
+    return trained
+
+
+def _fit_rerank(
+    net: LmrecNet,
+    model: TrainedModel,
+    valid: ValidationSplit,
+    seqs: UserSequences,
+    cfg: ModelConfig,
+    counts: npt.NDArray[np.int64],
+) -> RerankFit:
+    """Train the shortlist ranker on the validation cases (see :mod:`lmrec.model.rerank`)."""
+    model.refresh()
+    dev = net.item_text.device
+    net.rerank = ShortlistRanker(cfg.dim, net.n_items, cfg.rerank_hidden, cfg.dropout).to(dev)
+    net.rerank.log_count.copy_(torch.from_numpy(np.log1p(counts).astype(np.float32)))
+    hist = list(valid.histories)
+    gaps, values = seqs.context_for(valid.users, hist)
+    vecs = model.user_vectors(valid.users, hist, gaps=gaps, values=values)
+    short = shortlists(model.score_vectors(vecs), hist, cfg.rerank_shortlist)
+    with torch.no_grad():
+        catalog = net.catalog()
+    fit = fit_ranker(
+        net.rerank,
+        torch.as_tensor(vecs, device=dev),
+        catalog,
+        short,
+        np.asarray(valid.items, dtype=np.int64),
+        epochs=cfg.rerank_epochs,
+        lr=cfg.rerank_lr,
+        weight_decay=cfg.rerank_weight_decay,
+        seed=cfg.seed,
+    )
+    net.eval()
+    return fit
 
 
 def _validate(
@@ -299,6 +343,25 @@ def _random_batches(n: int, size: int, rng: np.random.Generator) -> list[IntArra
     return [perm[s : s + size] for s in range(0, n, size)]
 
 
+def _local_length_batches(
+    lengths: npt.NDArray[np.int64], size: int, group: int, rng: np.random.Generator
+) -> list[IntArray]:
+    """Random groups of ``group`` batches, each group split by history length.
+
+    Every step pads to its longest history; random batches almost always hold
+    one full-length history, so about half of each step was padding. Sorting
+    only within random groups trims most of that padding while each batch still
+    mixes users drawn from the whole population.
+    """
+    perm = rng.permutation(len(lengths))
+    out: list[IntArray] = []
+    for s in range(0, len(perm), size * group):
+        chunk = perm[s : s + size * group]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out.extend(chunk[k : k + size] for k in range(0, len(chunk), size))
+    return [out[i] for i in rng.permutation(len(out))]
+
+
 def _length_batches(
     lengths: npt.NDArray[np.int64], size: int, rng: np.random.Generator
 ) -> list[IntArray]:
@@ -313,15 +376,15 @@ def _length_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _seen_mask(hist: Tensor, rows: Tensor, cols: Tensor, n_items: int, targets: Tensor) -> Tensor:
-    """``(N, n_items)`` True for items at or before each selected position, except its target."""
-    b, length = hist.shape
-    pos = torch.arange(length, device=hist.device).expand(b, length)
-    first = torch.full((b, n_items + 1), length, dtype=torch.long, device=hist.device)
-    slot = torch.where(hist >= 0, hist, torch.full_like(hist, n_items))
-    first = first.scatter_reduce(1, slot, pos, reduce="amin")[:, :n_items]
-    mask = first[rows] <= cols.unsqueeze(-1)
-    return mask.scatter(1, targets.unsqueeze(-1), False)
+def _seen_before(hist: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """``(N, L)`` items at or before each selected position (``-1`` elsewhere).
+
+    These are what ranking would exclude at that point of the user's history.
+    """
+    length = hist.shape[1]
+    seen = hist[rows]
+    later = torch.arange(length, device=hist.device).unsqueeze(0) > cols.unsqueeze(1)
+    return seen.masked_fill(later, -1)
 
 
 def _step_loss(
@@ -366,7 +429,7 @@ def _step_loss(
         sel = (nexts >= 0) & (w_all > 0)
         rows, cols = sel.nonzero(as_tuple=True)
         us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
-        mask = _seen_mask(hist, rows, cols, net.n_items, tg) if cfg.mask_seen else None
+        mask = _seen_before(hist, rows, cols) if cfg.mask_seen else None
         for cat, weight in ((full_cat, 1.0), (text_cat, cfg.text_loss_weight)):
             if weight <= 0:
                 continue
@@ -404,8 +467,8 @@ def warm_start(
     old_users = {u: n for n, u in enumerate(init.user_ids)}
     with torch.no_grad():
         for name, target in new.items():
-            if name in _FEATURES or name not in old:
-                continue
+            if name in _FEATURES or name not in old or name.startswith("rerank."):
+                continue  # the shortlist ranker is re-fitted after every training run
             source = old[name].to(target.device)
             if name in _ITEM_ROWS or name in _USER_ROWS:
                 ids, where = (item_ids, old_items) if name in _ITEM_ROWS else (user_ids, old_users)
