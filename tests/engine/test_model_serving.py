@@ -38,6 +38,7 @@ def test_train_registers_activates_and_serves(trained: Engine) -> None:
     models = trained.store.list_models()
     assert [m.version for m in models] == [version] and models[0].active
     assert "valid_ndcg10" in models[0].metrics
+    assert {"rerank_enabled", "rerank_valid_ndcg10"} <= set(models[0].metrics)
     assert Path(models[0].path, "config.json").is_file()
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     recs = trained.recommend("fan", k=3)
@@ -94,3 +95,35 @@ def test_hot_swap_under_concurrent_requests_fails_nothing(trained: Engine) -> No
         t.join()
     assert not errors
     assert len(versions) == 4
+
+
+def test_an_enabled_ranker_reorders_the_models_shortlist(trained: Engine) -> None:
+    import numpy as np
+    import torch
+
+    serving = trained._serving
+    assert serving is not None
+    ranker = serving.model.net.rerank
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    before = trained.recommend("fan", k=5)
+    assert serving.shortlist == (serving.model.config.rerank_shortlist if ranker.enabled else 0)
+    saved = {k: v.clone() for k, v in ranker.state_dict().items()}
+    try:
+        with torch.no_grad():  # a ranker that prefers the items retrieval likes least
+            last = ranker.mlp.net[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+            last.weight[0, 0] = -1.0
+            ranker.mlp.net[0].weight.zero_()
+            ranker.mlp.net[0].bias.fill_(10.0)
+            ranker.mlp.net[0].weight[0, 3 * serving.model.dim] = 1e3  # the retrieval score
+        ranker.enabled.fill_(True)
+        after = trained.recommend("fan", k=5)
+    finally:
+        ranker.load_state_dict(saved)
+    assert set(after.sources) == {"model"} and "2" not in after.ids
+    assert after.ids != before.ids
+    assert list(after.scores) == sorted(after.scores, reverse=True)
+    # the first stage alone still gives the old answer
+    assert trained.recommend("fan", k=5).ids == before.ids
+    assert np.isfinite(after.scores).all()

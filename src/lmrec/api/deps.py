@@ -9,7 +9,12 @@ from fastapi import Depends, Query, Request
 from lmrec.engine import Engine
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
+    """The app's engine.
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in the thread
+    pool, a hand-off that costs about as much CPU as a cached recommendation.
+    """
     engine: Engine = request.app.state.engine
     return engine
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from lmrec import __version__
 from lmrec.api.deps import EngineDep, ListQuery, split_list
@@ -20,11 +21,14 @@ from lmrec.api.schemas import (
     SimilarOut,
     UpsertedOut,
     explanation_out,
+    recommendations_json,
     result_items,
 )
 from lmrec.schema import Event, Item
 
 router = APIRouter(prefix="/v1")
+
+JSON = "application/json"
 
 
 @router.post("/items", response_model=UpsertedOut, tags=["items"])
@@ -84,25 +88,33 @@ def ingest(body: EventsIn, engine: EngineDep) -> IngestOut:
 
 
 @router.get("/users/{user}/recommendations", response_model=RecommendationsOut, tags=["users"])
-def recommendations(
+async def recommendations(
     user: str,
     engine: EngineDep,
     k: int = 10,
     exclude: ListQuery = None,
     category: ListQuery = None,
     explain: bool = False,
-) -> RecommendationsOut:
+) -> Response:
     """Top-k items for a user; unknown users get cold-start results.
 
     With ``explain=true`` each item carries ``explanation`` (one sentence) and
     ``why`` (the history items that drove it, its rank, its source).
     """
-    cats = split_list(category)
-    scored = engine.recommend(
-        user, k, exclude=split_list(exclude), category=cats or None, explain=explain
-    )
+    # The hot path: a user whose state is cached is answered right here, on the
+    # event loop (a thread hand-off would cost more than the answer). Anything
+    # heavier (the user tower, explanations) goes to the thread pool.
+    skip, cats = split_list(exclude), split_list(category) or None
+    scored = None if explain else engine.recommend_if_cached(user, k, exclude=skip, category=cats)
+    if scored is None:
+        scored = await run_in_threadpool(
+            engine.recommend, user, k, exclude=skip, category=cats, explain=explain
+        )
     model = engine.model_version or "content"
-    return RecommendationsOut(user=user, items=result_items(scored), model=model)
+    if explain:
+        out = RecommendationsOut(user=user, items=result_items(scored), model=model)
+        return Response(out.model_dump_json().encode(), media_type=JSON)
+    return Response(recommendations_json(user, scored, model), media_type=JSON)
 
 
 @router.post("/users/{user}/rank", response_model=RecommendationsOut, tags=["users"])

@@ -7,6 +7,7 @@ API refuse exactly the same inputs with the same messages.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -161,3 +162,25 @@ def result_items(scored: ScoredItems) -> list[ResultItem]:
         )
         for n, r in enumerate(scored)
     ]
+
+
+def recommendations_json(user: str, scored: ScoredItems, model: str) -> bytes:
+    """The :class:`RecommendationsOut` body of unexplained results, serialised directly.
+
+    Recommendations are the hot path: building a pydantic model per result row
+    and validating it costs more CPU than a cached recommendation itself. The
+    body is the same JSON, keys in the same order, as the model would produce.
+    """
+    items = [
+        {
+            "id": r.id,
+            "title": r.title,
+            "score": r.score,
+            "source": r.source,
+            "explanation": r.explanation,
+            "why": None,
+        }
+        for r in scored
+    ]
+    body = {"user": user, "items": items, "model": model}
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

@@ -10,6 +10,7 @@ view without time-based cache expiry.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -34,10 +35,11 @@ from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
 from lmrec.engine.search import HybridSearch, VectorUserScorer
 from lmrec.engine.serving import NEGATIVE_KINDS, ModelServing
+from lmrec.engine.userstate import Stamp, UserState, UserStateCache
 from lmrec.engine.validate import check_events, check_id, check_items, check_k
 from lmrec.errors import InvalidInputError, LimitExceededError, NotFoundError
 from lmrec.index import LexicalIndex, VectorIndex, make_vector_index
-from lmrec.interactions import item_text
+from lmrec.interactions import item_text, user_text
 from lmrec.schema import (
     Event,
     EventKind,
@@ -120,6 +122,7 @@ class Engine:
         self._erase_generation = 0
         self._query_cache: OrderedDict[str, Vector] = OrderedDict()
         self._query_lock = threading.Lock()
+        self._user_states = UserStateCache()
         self._index: VectorIndex = make_vector_index(
             encoder.dim, store.count_items(include_inactive=True), settings.ann_min_items
         )
@@ -305,8 +308,32 @@ class Engine:
         """Fold in items, events and model changes since the last look (any process)."""
         self._sync_catalog()
         self._maybe_swap()
+        self._fold_events()
+
+    def _catch_up_cheaply(self) -> bool:
+        """:meth:`_catch_up` if that is quick; False, with nothing done, if it is not.
+
+        It is not quick when items changed (they may need the text encoder) or
+        users were erased (the aggregates are rebuilt from the whole log).
+        """
+        if self.store.catalog_version() != self._catalog_version:
+            return False
+        gen = int(self.store.get_meta("erase_generation") or 0)
+        if gen != self._erase_generation:
+            return False
+        self._maybe_swap()
+        self._fold_events(gen)
+        return True
+
+    def _fold_events(self, gen: int | None = None) -> None:
+        """Fold events appended since the last look into the aggregates.
+
+        Args:
+            gen: The erase generation if the caller just read it.
+        """
         with self._lock:
-            gen = int(self.store.get_meta("erase_generation") or 0)
+            if gen is None:
+                gen = int(self.store.get_meta("erase_generation") or 0)
             if gen != self._erase_generation:
                 self._erase_generation = gen
                 self._popularity.reset()
@@ -349,44 +376,87 @@ class Engine:
         return self._index.get(e.item)
 
     def user_vector(self, user: str) -> Vector | None:
-        """The user's vector in the space of :meth:`_personal_index`; None if nothing is known.
+        """The user's vector in the space it is scored in; None if nothing is known.
 
         With a trained model it comes from the user tower over the user's recent
         events (read from the store at this moment) and profile text; before any
         model, it is the content profile: a recency-weighted mean of item vectors.
         """
-        personal = self._personal(user)
+        personal = self._user_state(user).personal
         return None if personal is None else personal[1]
 
     def _events(self, user: str, limit: int | None = None) -> list[Event]:
         """The user's events, oldest first (``limit`` keeps the newest)."""
         return [se.event for se in self.store.user_events(user, limit=limit)]
 
+    def _user_state(self, user: str) -> UserState:
+        """What the user's next request needs: cached until the store says otherwise.
+
+        Two small indexed reads (the user's newest event, their profile) decide
+        whether the cached state still holds; only when it does not are the
+        user's events read and the user tower run again. See
+        :mod:`lmrec.engine.userstate` for why this keeps read-your-writes across
+        processes.
+        """
+        hit, stamp, serving = self._cached_user_state(user)
+        if hit is not None:
+            return hit
+        profile = stamp.profile
+        stored = self.store.user_events(user)
+        # The stamp of what was actually read: an event written since the first
+        # look makes this state newer than ``stamp``, never older.
+        stamp = Stamp(stamp.model, stamp.catalog, stored[-1].seq if stored else 0, profile)
+        events = [se.event for se in stored]
+        state = UserState(
+            stamp=stamp,
+            # Interned: every user's set then shares one string per item.
+            consumed=frozenset(map(sys.intern, self._consumed(user, events))),
+            negatives=tuple(self._negatives(user, events)),
+            personal=self._personal(user, events, serving=serving, profile=profile),
+        )
+        self._user_states.put(user, state)
+        return state
+
+    def _cached_user_state(self, user: str) -> tuple[UserState | None, Stamp, ModelServing | None]:
+        """The cached state if it still holds, the stamp it was checked against, the model."""
+        serving = self._serving
+        newest = self.store.user_events(user, limit=1)
+        stamp = Stamp(
+            model=None if serving is None else serving.version,
+            catalog=self._catalog_version,
+            last_seq=newest[0].seq if newest else 0,
+            profile=user_text(self.store.get_user(user)),
+        )
+        return self._user_states.get(user, stamp), stamp, serving
+
     def _personal(
-        self, user: str, events: Sequence[Event] | None = None
+        self,
+        user: str,
+        events: Sequence[Event],
+        *,
+        serving: ModelServing | None,
+        profile: str,
     ) -> tuple[VectorIndex, Vector] | None:
         """The index to score against and the user's vector in its space, from one model state.
 
         Args:
             user: The user.
-            events: The user's events if the caller already read them (oldest first).
+            events: The user's events, oldest first.
+            serving: The model state to use (None: the content profile).
+            profile: The user's profile text (empty: none).
         """
-        serving = self._serving
         if serving is None:
             n = self.settings.history_size
-            recent = events[-n:] if events is not None else self._events(user, n)
-            vec = profile_vector(recent, self._event_vector, self.settings)
+            vec = profile_vector(events[-n:], self._event_vector, self.settings)
             return None if vec is None else (self._index, vec)
         n = serving.model.config.max_len
-        recent = events[-n:] if events is not None else self._events(user, n)
-        history = serving.history(recent, self._event_vector)
-        uvec = serving.user_vector(user, history, self._profile_vector(user))
+        history = serving.history(events[-n:], self._event_vector)
+        pvec = self._text_vectors([profile])[0] if profile else None
+        uvec = serving.user_vector(user, history, pvec)
         return None if uvec is None else (serving.index, uvec)
 
     def _profile_vector(self, user: str) -> Vector | None:
         """LM vector of the user's profile text (``age 24, technician, M``), if any."""
-        from lmrec.interactions import user_text
-
         text = user_text(self.store.get_user(user))
         return self._text_vectors([text])[0] if text else None
 
@@ -497,26 +567,76 @@ class Engine:
         check_id(user, "user", self.settings)
         check_k(k, self.settings)
         self._catch_up()
-        events = self._events(user)  # read once: exclusions, history and negatives
-        skip = set(exclude) | self._consumed(user, events)
+        rows = self._top(self._user_state(user), k, exclude, category)
+        if explain:
+            return self._explainer(user).results(ScoredItems.from_rows(rows))
+        return ScoredItems.from_rows(rows)
+
+    def recommend_if_cached(
+        self,
+        user: str,
+        k: int = 10,
+        *,
+        exclude: Collection[str] = (),
+        category: str | Sequence[str] | None = None,
+    ) -> ScoredItems | None:
+        """:meth:`recommend` (unexplained), but only when answering is cheap; else None.
+
+        Answers from the user's cached state when it still matches the store
+        (the same check :meth:`recommend` makes, so the answer is the same). Returns
+        None, having done nothing heavy, when answering would run the user tower,
+        encode new items or rebuild aggregates: the caller then calls
+        :meth:`recommend` where blocking is acceptable. The HTTP service answers
+        cheap requests on its event loop this way and sends the rest to threads.
+        """
+        check_id(user, "user", self.settings)
+        check_k(k, self.settings)
+        if not self._catch_up_cheaply():
+            return None
+        state = self._cached_user_state(user)[0]
+        if state is None:
+            return None
+        return ScoredItems.from_rows(self._top(state, k, exclude, category))
+
+    def _top(
+        self,
+        state: UserState,
+        k: int,
+        exclude: Collection[str],
+        category: str | Sequence[str] | None,
+    ) -> list[ScoredItem]:
+        """The top ``k`` rows for a user's state: personal hits, then popular items."""
+        skip = state.consumed | set(exclude) if exclude else state.consumed
         allowed = self._allowed(category)
         rows: list[ScoredItem] = []
-        personal = self._personal(user, events)
+        personal = state.personal
         if personal is not None:
             index, vec = personal
-            negatives = self._negatives(user, events)
+            negatives = state.negatives
             fetch = k if not negatives else k * 3 + 20
+            serving = self._serving
+            # The second stage re-scores a shortlist of the model's hits, when the
+            # model has a ranker that proved itself at training time.
+            two_stage = (
+                index is not self._index
+                and serving is not None
+                and serving.index is index
+                and serving.shortlist > 0
+            )
+            if two_stage and serving is not None:
+                fetch = max(fetch, serving.shortlist)
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
+            if two_stage and serving is not None:
+                hits = serving.rerank(vec, hits)
             if negatives:
-                hits = self._penalize(hits, negatives)[:k]
+                hits = self._penalize(hits, negatives)
+            hits = hits[:k]
             source = SOURCE_CONTENT if index is self._index else SOURCE_MODEL
             rows = self._rows(hits, source)
         if len(rows) < k:
             taken = skip | {r.id for r in rows}
             rows += self._rows(self._popular(k - len(rows), taken, allowed), SOURCE_POPULAR)
-        if explain:
-            return self._explainer(user).results(ScoredItems.from_rows(rows))
-        return ScoredItems.from_rows(rows)
+        return rows
 
     def rank(self, user: str, items: Sequence[str]) -> ScoredItems:
         """Order caller-supplied candidate items by the user's personal score.
@@ -537,12 +657,13 @@ class Engine:
             raise NotFoundError(
                 f"{len(unknown)} unknown or inactive item(s): {shown}", field="items"
             )
-        personal = self._personal(user)
+        state = self._user_state(user)
+        personal = state.personal
         if personal is not None and ids:
             index, vec = personal
             scores = index.scores(vec, ids)
             pairs = sorted(zip(ids, scores.tolist(), strict=True), key=lambda p: -p[1])
-            pairs = self._penalize(pairs, self._negatives(user))
+            pairs = self._penalize(pairs, state.negatives)
             source = SOURCE_CONTENT if index is self._index else SOURCE_MODEL
             return ScoredItems.from_rows(self._rows(pairs, source))
         pairs = sorted(((i, self._popularity.count(i)) for i in ids), key=lambda p: -p[1])
@@ -628,7 +749,7 @@ class Engine:
         scorer = None
         if user is not None and personalize != 0.0:
             self._catch_up()
-            personal = self._personal(user)
+            personal = self._user_state(user).personal
             if personal is not None:
                 scorer = VectorUserScorer(*personal)
         hits = self._searcher.search(
@@ -676,8 +797,6 @@ class Engine:
             events = [se.event for se in recent]
             view = content_view(user, events, self._index, self._event_vector, self.settings)
         else:
-            from lmrec.interactions import user_text
-
             recent = self.store.user_events(user, limit=serving.model.config.max_len)
             view = model_view(
                 user,
@@ -798,8 +917,6 @@ class Engine:
 
     def _warm_profile_cache(self, users: Sequence[User]) -> None:
         """Encode every profile text in one batch (instead of one call per user)."""
-        from lmrec.interactions import user_text
-
         texts = sorted({t for u in users if (t := user_text(u))})
         if texts:
             self._text_vectors(texts)

@@ -1,0 +1,100 @@
+"""What one user's next request needs, computed once and reused until something it read changes.
+
+A recommendation reads the user's whole event list (for exclusions and
+negative feedback) and runs the user tower over the recent part of it: most
+of a request's CPU time. Between two events of the same user the answer to
+both is the same, so the engine keeps a :class:`UserState` per user and reuses
+it while its :class:`Stamp` still matches what the store says now.
+
+The stamp holds only things read from the store (or derived from it) at
+request time: the user's newest event sequence number, their profile text,
+the catalog version and the model version. Nothing expires by time, and a
+process never trusts another process's cache: every worker re-reads the stamp
+from the shared store on every request, so an event acknowledged by any
+worker changes the stamp and is reflected by the very next request anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lmrec.index import VectorIndex
+
+Vector = npt.NDArray[np.float32]
+
+#: Users whose state is kept per process (least recently used ones are dropped).
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The versions of everything a :class:`UserState` was computed from.
+
+    Sequence numbers are never reused (deleting a user's events leaves the
+    high-water mark in place), so an equal ``last_seq`` means the same events.
+    """
+
+    model: str | None
+    """Model version that computed the vector (None: the content profile)."""
+    catalog: int
+    """Catalog version the item vectors were read at."""
+    last_seq: int
+    """Sequence number of the user's newest event (0: none)."""
+    profile: str
+    """The user's profile text (empty: none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """One user's serving inputs, derived from their events at one stamp."""
+
+    stamp: Stamp
+    consumed: frozenset[str]
+    """Items never to recommend back (empty unless ``exclude_consumed``)."""
+    negatives: tuple[str, ...]
+    """Items recently disliked or skipped, most recent last."""
+    personal: tuple[VectorIndex, Vector] | None
+    """The index to score against and the user's vector in its space (None: cold start)."""
+
+
+class UserStateCache:
+    """A thread-safe, size-bounded LRU map from user id to :class:`UserState`.
+
+    Args:
+        capacity: Most users kept; 0 disables caching.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._capacity = capacity
+        self._states: OrderedDict[str, UserState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, user: str, stamp: Stamp) -> UserState | None:
+        """The cached state of ``user`` if it was computed at exactly ``stamp``."""
+        with self._lock:
+            state = self._states.get(user)
+            if state is None or state.stamp != stamp:
+                return None
+            self._states.move_to_end(user)
+            return state
+
+    def put(self, user: str, state: UserState) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._states[user] = state
+            self._states.move_to_end(user)
+            while len(self._states) > self._capacity:
+                self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
