@@ -11,14 +11,25 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
 * **known-item search**: every film's exact title as the query, anonymous;
   rank-1 and top-3 rates (a title shared by several films counts if any of
   them ranks first), for each fusion, with and without exact-title-first;
+* **fusion**: reciprocal rank fusion against a linear mix of normalized BM25
+  and cosine whose BM25 share is tuned on half of the queries, on the other
+  half: a semantic query set built from ML-100K's genre and release-year
+  labels (NDCG@10; see :func:`semantic_queries`) and known-item titles
+  (rank-1, top-3), with the exact-title rule off so fusion alone decides;
+* **lexical at 100k items**: BM25 query time and new item -> first search
+  hit, in process, on ML-100K grown to 100k items with synthetic films;
 * **latency over HTTP**: a real ``lmrec serve`` process on 127.0.0.1 and a
   loopback httpx client with bounded concurrency; *cold* queries are all
   distinct (each one is encoded by the model), *warm* ones repeat a small set
   (query-embedding cache hits).
 
-Writes ``benchmarks/results/search.json`` and ``.md``.
+Writes ``benchmarks/results/search.json`` and ``.md`` (or into ``--results``), keeping
+the sections not rerun; each section records the command that produced it and the
+latency section its throughput (requests / wall time of the loaded phase) and the
+machine's load average.
 
-Usage: ``.venv/bin/python benchmarks/search.py [--only p4,known,latency] [--quick]``
+Usage: ``.venv/bin/python benchmarks/search.py [--only p4,known,fusion,lexical100k,latency]
+[--quick]``
 """
 
 from __future__ import annotations
@@ -157,6 +168,203 @@ def bench_known_item(ds: Any, encoder: Encoder, texts: list[str], vecs: np.ndarr
     return out
 
 
+# --------------------------------------------------------------------------- fusion
+
+#: Linear-fusion BM25 shares tried when tuning (the rest of the weight is dense).
+LEXICAL_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def semantic_queries(ds: Any) -> list[tuple[str, set[str]]]:
+    """Descriptive queries with relevance taken from ML-100K's own metadata, nobody's judgement.
+
+    For each genre ``g`` of the ``class`` field of ``ml-100k.item``: the query
+    ``g`` (e.g. ``Film-Noir``), relevant = every film labelled ``g``; and for each
+    decade ``d`` (from ``release_year``) with at least 5 films of genre ``g``:
+    the query ``"<g> films from the <d>s"`` (e.g. ``Western films from the 1950s``),
+    relevant = films labelled ``g`` released in ``d .. d+9``. Sorted by query text.
+    """
+    by_genre: dict[str, set[str]] = {}
+    by_decade: dict[tuple[str, int], set[str]] = {}
+    for it in ds.items:
+        year = it.metadata.get("year")
+        for g in it.categories:
+            by_genre.setdefault(g, set()).add(it.id)
+            if isinstance(year, int):
+                by_decade.setdefault((g, year // 10 * 10), set()).add(it.id)
+    out = [(g, ids) for g, ids in by_genre.items()]
+    out += [(f"{g} films from the {d}s", ids) for (g, d), ids in by_decade.items() if len(ids) >= 5]
+    return sorted(out, key=lambda q: q[0])
+
+
+def _ndcg10(got: list[str], relevant: set[str]) -> float:
+    dcg = sum(1.0 / np.log2(r + 2) for r, i in enumerate(got[:10]) if i in relevant)
+    ideal = sum(1.0 / np.log2(r + 2) for r in range(min(10, len(relevant))))
+    return float(dcg / ideal) if ideal > 0 else 0.0
+
+
+def _fusion_scores(
+    engine: Engine,
+    cfg: SearchConfig,
+    semantic: list[tuple[str, set[str]]],
+    titles: list[Item],
+    folded: dict[str, str],
+) -> dict[str, float]:
+    """Semantic NDCG@10 and known-item rank-1/top-3 (anonymous) under one configuration."""
+    engine._searcher.config = cfg  # benchmark-only: compare configurations
+    ndcg = [_ndcg10(list(engine.search(q, k=10).ids), rel) for q, rel in semantic]
+    top1 = top3 = 0
+    for it in titles:
+        hit = [folded[g] == folded[it.id] for g in engine.search(it.title, k=3).ids]
+        top1 += bool(hit and hit[0])
+        top3 += any(hit)
+    n = max(len(titles), 1)
+    return {
+        "semantic_ndcg10": float(np.mean(ndcg)) if ndcg else 0.0,
+        "known_rank1": top1 / n,
+        "known_top3": top3 / n,
+    }
+
+
+def bench_fusion(ds: Any, encoder: Encoder, texts: list[str], vecs: np.ndarray) -> dict:
+    """Reciprocal-rank fusion vs a linear mix of normalized BM25 and cosine, tuned then tested.
+
+    Queries (semantic set of :func:`semantic_queries`, and every film's title as
+    a known-item query) are split in halves by a seeded shuffle. The linear mix's
+    BM25 share is chosen on the tuning halves (mean of semantic NDCG@10 and
+    known-item rank-1), then every method is scored on the test halves. The
+    exact-title rule is off here, so the fusion alone decides known-item ranks.
+    """
+    engine = memory_engine(encoder, texts, vecs, SearchConfig())
+    upsert_all(engine, ds.items)
+    rng = random.Random(0)
+    semantic = semantic_queries(ds)
+    rng.shuffle(semantic)
+    films = list(ds.items)
+    rng.shuffle(films)
+    half_q, half_f = len(semantic) // 2, len(films) // 2
+    tune = (semantic[:half_q], films[:half_f])
+    test = (semantic[half_q:], films[half_f:])
+    folded = {it.id: fold(it.title) for it in ds.items}
+    grid: dict[str, dict[str, float]] = {}
+    for a in LEXICAL_GRID:
+        cfg = SearchConfig(fusion="linear", lexical_weight=a, exact_title_first=False)
+        grid[str(a)] = _fusion_scores(engine, cfg, *tune, folded)
+        print(f"fusion tune linear a={a}: {grid[str(a)]}", flush=True)
+    best = max(
+        LEXICAL_GRID,
+        key=lambda a: grid[str(a)]["semantic_ndcg10"] + grid[str(a)]["known_rank1"],
+    )
+    methods = {
+        "rrf": SearchConfig(fusion="rrf", exact_title_first=False),
+        "linear (BM25 share 0.5, untuned)": SearchConfig(
+            fusion="linear", lexical_weight=0.5, exact_title_first=False
+        ),
+        f"linear (BM25 share {best}, tuned)": SearchConfig(
+            fusion="linear", lexical_weight=best, exact_title_first=False
+        ),
+    }
+    results = {name: _fusion_scores(engine, cfg, *test, folded) for name, cfg in methods.items()}
+    for name, r in results.items():
+        print(f"fusion test {name}: {r}", flush=True)
+    engine.close()
+    tuned = results[f"linear (BM25 share {best}, tuned)"]
+    rrf = results["rrf"]
+    wins = [
+        tuned[m] > rrf[m] for m in ("semantic_ndcg10", "known_rank1")
+    ]  # the default changes only on a win on both
+    default = SearchConfig()
+    return {
+        "semantic_queries": len(semantic),
+        "test_semantic_queries": len(test[0]),
+        "test_known_item_films": len(test[1]),
+        "tuned_lexical_weight": best,
+        "tuning_grid": grid,
+        "test": results,
+        "linear_beats_rrf_on_both": all(wins),
+        "default": f"{default.fusion} (lexical_weight {default.lexical_weight})"
+        if default.fusion == "linear"
+        else "rrf",
+    }
+
+
+# --------------------------------------------------------------------------- lexical at 100k
+
+
+def bench_lexical_100k(ds: Any, total: int, samples: int) -> dict:
+    """BM25 query time and new item -> first search hit on a synthetic ``total``-item catalog.
+
+    The catalog is ML-100K plus synthetic films titled ``Synthetic film <n>`` (so
+    ``film`` is in nearly every title, the worst case for postings) with
+    vectors mixed from real films' vectors, put in the embedding cache so
+    nothing but the new items and the queries goes through the encoder (the
+    same construction as ``benchmarks/realtime.py --large``). Then, ``samples``
+    times: upsert a film titled ``Benchmark Film <random hex>``, and time from
+    the upsert's return to the first ``Engine.search`` of its title that ranks
+    it first (query encoding by all-MiniLM-L6-v2 included), in process, on the
+    SQLite store, exact vector index (the server switches to HNSW at 50k items).
+    ``lexical_query`` times ``LexicalIndex.search`` alone for those titles with
+    the candidate count search asks for.
+    """
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", encoder=ENCODER, device="cpu")
+        with Engine.open(settings=settings) as engine:
+            upsert_all(engine, ds.items)
+            ids, real = engine._active_text_vectors()
+            genres = sorted({g for it in ds.items for g in it.categories})
+            batch: list[Item] = []
+            for n in range(len(ids), total):
+                a, b = rng.integers(0, len(ids), 2)
+                genre = genres[n % len(genres)]
+                item = Item(
+                    f"syn-{n}", f"Synthetic film {n}", f"A {genre.lower()} story.", (genre,)
+                )
+                vec = (
+                    real[a] + real[b] + 0.3 * rng.standard_normal(real.shape[1]).astype(np.float32)
+                )
+                engine.store.put_embeddings(
+                    engine.encoder.name,
+                    {
+                        text_hash(engine._text_of(item)): (vec / np.linalg.norm(vec)).astype(
+                            np.float32
+                        )
+                    },
+                )
+                batch.append(item)
+                if len(batch) == 1000:
+                    engine.upsert_items(batch)
+                    batch = []
+            if batch:
+                engine.upsert_items(batch)
+            engine.search("warm up the index", k=10)
+            lexical = engine._lexical
+            need = engine._searcher.config.candidates
+            fresh_ms: list[float] = []
+            lex_ms: list[float] = []
+            for _ in range(samples):
+                title = f"Benchmark Film {rng.bytes(5).hex()}"
+                engine.upsert_items([Item(title, title, "A heist in space.", ("Sci-Fi",))])
+                t0 = time.perf_counter()
+                while engine.search(title, k=1).ids[:1] != (title,):
+                    if time.perf_counter() - t0 > 5:
+                        raise RuntimeError("a new item was not found within 5 s")
+                fresh_ms.append((time.perf_counter() - t0) * 1000.0)
+                t0 = time.perf_counter()
+                lexical.search(title, need)
+                lex_ms.append((time.perf_counter() - t0) * 1000.0)
+            items = len(engine._catalog.ids())
+    out = {
+        "items": items,
+        "lexical_query": _percentiles(lex_ms),
+        "new_item_upsert_to_search_hit": _percentiles(fresh_ms),
+        "note": "In process, SQLite store, exact vector index, query encoding on CPU included "
+        f"in the hit time; load average at the end: {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} CPUs.",
+    }
+    print(f"lexical 100k: {out}", flush=True)
+    return out
+
+
 # --------------------------------------------------------------------------- latency
 
 
@@ -177,7 +385,10 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
     }
 
 
-async def _load(port: int, queries: list[dict[str, str]], concurrency: int) -> list[float]:
+async def _load(
+    port: int, queries: list[dict[str, str]], concurrency: int
+) -> tuple[list[float], float]:
+    """Per-request latencies (ms) and the phase's wall time (s), ``concurrency`` in flight."""
     import httpx
 
     sem = asyncio.Semaphore(concurrency)
@@ -191,8 +402,15 @@ async def _load(port: int, queries: list[dict[str, str]], concurrency: int) -> l
                 lat.append((time.perf_counter() - t0) * 1000.0)
                 r.raise_for_status()
 
+        start = time.perf_counter()
         await asyncio.gather(*(one(q) for q in queries))
-    return lat
+        wall = time.perf_counter() - start
+    return lat, wall
+
+
+def _loaded_phase(lat: list[float], wall: float) -> dict[str, float]:
+    """Percentiles plus throughput: requests / wall time of the loaded phase."""
+    return {**_percentiles(lat), "requests_per_s": len(lat) / wall, "wall_s": wall}
 
 
 def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
@@ -207,7 +425,8 @@ def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
             for i in range(0, len(ds.events), step):
                 eng.ingest(ds.events[i : i + step])
         port = _free_port()
-        env = dict(os.environ, LMREC_DEVICE="cpu", OMP_NUM_THREADS="1")
+        # No thread variables here: ``lmrec serve`` pins its own threads, as in production.
+        env = dict(os.environ, LMREC_DEVICE="cpu")
         proc = subprocess.Popen(
             [sys.executable, "-m", "lmrec", "serve", "--data-dir", str(data),
              "--port", str(port)],
@@ -234,17 +453,22 @@ def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
                 return p
 
             asyncio.run(_load(port, [query(-i - 1) for i in range(50)], concurrency))  # warm-up
+            load_before = os.getloadavg()[0]
             cold = asyncio.run(_load(port, [query(i) for i in range(n)], concurrency))
             hot = [query(10**6 + i) for i in range(50)]
             asyncio.run(_load(port, hot, concurrency))
             warm = asyncio.run(_load(port, [hot[rng.randrange(50)] for _ in range(n)], concurrency))
+            load_after = os.getloadavg()[0]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     out = {
         "concurrency": concurrency,
-        "cold_unique_queries": _percentiles(cold),
-        "warm_cached_queries": _percentiles(warm),
+        "server": "lmrec serve (1 worker), LMREC_DEVICE=cpu",
+        "load_average": {"before": load_before, "after": load_after},
+        "cpus": os.cpu_count(),
+        "cold_unique_queries": _loaded_phase(*cold),
+        "warm_cached_queries": _loaded_phase(*warm),
     }
     print(f"latency: {out}", flush=True)
     return out
@@ -253,12 +477,29 @@ def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
 # --------------------------------------------------------------------------- report
 
 
+#: Result keys of the sections, each rerun on its own with ``--only``.
+SECTIONS = {
+    "p4": "p4",
+    "known": "known_item",
+    "fusion": "fusion",
+    "lexical100k": "lexical_100k",
+    "latency": "latency",
+}
+
+
+def _command_line(res: dict[str, Any], key: str) -> list[str]:
+    """The command that produced one section (sections are rerun separately)."""
+    cmd = res.get("commands", {}).get(key)
+    return [f"Command: `{cmd}`." if cmd else "Command: not recorded.", ""]
+
+
 def write_markdown(res: dict[str, Any], path: Path) -> None:
     lines = ["# Search benchmark (MovieLens-100K, all-MiniLM-L6-v2, CPU)", ""]
-    lines.append(f"Machine: {res['machine']}. Command: `{res['command']}`.")
+    lines.append(f"Machine: {res['machine']}. Each section names the command that produced it.")
     lines.append("")
     if "p4" in res:
         lines += ["## P4 personalized search (test cases; weight chosen on validation)", "",
+                  *_command_line(res, "p4"),
                   "| configuration | best personalize | NDCG@10 | MRR | relevance only NDCG@10 |",
                   "| --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, r in res["p4"]["engine"].items():
@@ -277,20 +518,59 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         lines.append("")
     if "known_item" in res:
         lines += ["## Known-item search (exact title as query, anonymous)", "",
+                  *_command_line(res, "known_item"),
                   "| fusion | rank 1 | top 3 |", "| --- | --- | --- |"]  # fmt: skip
         for name, r in res["known_item"].items():
             lines.append(f"| {name} | {r['rank1']:.4f} | {r['top3']:.4f} |")
         lines.append("")
-    if "latency" in res:
-        lat = res["latency"]
-        lines += [f"## Latency over HTTP (concurrency {lat['concurrency']})", "",
-                  "| queries | n | p50 ms | p95 ms | p99 ms | max ms |",
+    if "fusion" in res:
+        fu = res["fusion"]
+        lines += ["## Fusion: reciprocal rank vs linear (held-out halves, no exact-title rule)", "",
+                  *_command_line(res, "fusion"),
+                  f"{fu['semantic_queries']} semantic queries (genre, and genre + decade, from "
+                  "ML-100K's own labels; see `semantic_queries` in `benchmarks/search.py`); "
+                  f"tested on {fu['test_semantic_queries']} of them and on "
+                  f"{fu['test_known_item_films']} known-item titles. Linear BM25 share tuned "
+                  f"on the other halves: {fu['tuned_lexical_weight']}.", "",
+                  "| method | semantic NDCG@10 | known-item rank 1 | known-item top 3 |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        for name, r in fu["test"].items():
+            lines.append(
+                f"| {name} | {r['semantic_ndcg10']:.4f} | {r['known_rank1']:.4f} "
+                f"| {r['known_top3']:.4f} |"
+            )
+        lines += ["", f"Default fusion: **{fu['default']}**. Linear beats RRF on both "
+                  f"test sets: {fu['linear_beats_rrf_on_both']} (the default changes only then).",
+                  ""]  # fmt: skip
+    if "lexical_100k" in res:
+        lx = res["lexical_100k"]
+        lines += [f"## Lexical search and new-item freshness at {lx['items']:,} items "
+                  "(in process)", "", *_command_line(res, "lexical_100k"), lx["note"], "",
+                  "| measure | n | p50 ms | p95 ms | p99 ms | max ms |",
                   "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-        for name in ("cold_unique_queries", "warm_cached_queries"):
-            p = lat[name]
+        for name in ("lexical_query", "new_item_upsert_to_search_hit"):
+            p = lx[name]
             lines.append(
                 f"| {name} | {p['n']} | {p['p50_ms']:.1f} | {p['p95_ms']:.1f} "
                 f"| {p['p99_ms']:.1f} | {p['max_ms']:.1f} |"
+            )
+        lines.append("")
+    if "latency" in res:
+        lat = res["latency"]
+        lines += [f"## Latency over HTTP (concurrency {lat['concurrency']})", "",
+                  *_command_line(res, "latency")]  # fmt: skip
+        if "load_average" in lat:
+            la = lat["load_average"]
+            lines += [f"{lat['server']}; load average {la['before']:.2f} before, "
+                      f"{la['after']:.2f} after, on {lat['cpus']} CPUs.", ""]  # fmt: skip
+        lines += ["| queries | n | p50 ms | p95 ms | p99 ms | max ms | requests/s |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for name in ("cold_unique_queries", "warm_cached_queries"):
+            p = lat[name]
+            rps = f"{p['requests_per_s']:.1f}" if "requests_per_s" in p else "–"
+            lines.append(
+                f"| {name} | {p['n']} | {p['p50_ms']:.1f} | {p['p95_ms']:.1f} "
+                f"| {p['p99_ms']:.1f} | {p['max_ms']:.1f} | {rps} |"
             )
         lines.append("")
     path.write_text("\n".join(lines))
@@ -298,24 +578,27 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="p4,known,latency")
+    ap.add_argument("--only", default="p4,known,fusion,lexical100k,latency")
     ap.add_argument("--quick", action="store_true", help="100 P4 cases, quick baselines")
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2, help="torch threads in this process")
+    ap.add_argument("--large", type=int, default=100_000, help="catalog size for lexical100k")
+    ap.add_argument("--samples", type=int, default=100, help="new items timed by lexical100k")
+    ap.add_argument(
+        "--results", type=Path, default=RESULTS, help="folder for search.json and search.md"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     parts = set(args.only.split(","))
     ds = load_dataset("ml-100k", cache_dir=Settings().cache_dir / "datasets")
+    command = "python benchmarks/search.py " + " ".join(sys.argv[1:])
     res: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "command": "python benchmarks/search.py " + " ".join(sys.argv[1:]),
         "dataset": "ml-100k",
         "encoder": ENCODER,
     }
-    out_json = RESULTS / "search.json"
-    if out_json.exists():  # keep parts not rerun
-        res = {**json.loads(out_json.read_text()), **res}
+    out_json = args.results / "search.json"
     if parts & {"p4", "known"}:
         encoder = load_encoder(ENCODER, device="cpu")
         texts = [item_text(it) for it in ds.items]
@@ -324,11 +607,25 @@ def main() -> None:
             res["p4"] = bench_p4(ds, encoder, texts, vecs, args.quick)
         if "known" in parts:
             res["known_item"] = bench_known_item(ds, encoder, texts, vecs)
+    if "fusion" in parts:
+        encoder = load_encoder(ENCODER, device="cpu")
+        texts = [item_text(it) for it in ds.items]
+        vecs = cached_vectors(texts, encoder, Settings().cache_dir / "bench-vectors")
+        res["fusion"] = bench_fusion(ds, encoder, texts, vecs)
+    if "lexical100k" in parts:
+        res["lexical_100k"] = bench_lexical_100k(ds, args.large, args.samples)
     if "latency" in parts:
         res["latency"] = bench_latency(ds, args.requests, args.concurrency)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    commands = {SECTIONS[p]: command for p in parts if p in SECTIONS}
+    args.results.mkdir(parents=True, exist_ok=True)
+    if out_json.exists():  # keep parts not rerun (read now: another run may have written)
+        old = json.loads(out_json.read_text())
+        old.pop("command", None)  # one command for all sections named only the last run
+        commands = {**old.get("commands", {}), **commands}
+        res = {**old, **res}
+    res["commands"] = commands
     out_json.write_text(json.dumps(res, indent=2))
-    write_markdown(res, RESULTS / "search.md")
+    write_markdown(res, args.results / "search.md")
 
 
 if __name__ == "__main__":
