@@ -84,6 +84,8 @@ def test_training_records_the_verdict_and_checkpoints_keep_the_ranker(
         loaded = load_checkpoint(save_checkpoint(trained, tmp_path / "ck"), device="cpu")
         ranker = LmrecRanker(trained.config)
         ranker._model, ranker._seqs = trained, UserSequences.of(synthetic.train)
+        assert ranker.params["ranker"] == ("on" if fit.enabled else "off")
+        assert ranker.params["epochs"] == len(trained.log)
         again = LmrecRanker(trained.config)
         again._model, again._seqs = loaded, UserSequences.of(synthetic.train)
         s = synthetic

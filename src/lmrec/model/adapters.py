@@ -49,6 +49,18 @@ class _Fitted:
             raise ModelError("the lmrec model is not trained yet; call fit() first")
         return self._model
 
+    @property
+    def params(self) -> dict[str, object]:
+        """What training settled on, for the report: epochs run and the ranker's verdict."""
+        if self._model is None:
+            return {}
+        out: dict[str, object] = {"epochs": len(self._model.log)}
+        fit = self._model.rerank
+        if fit is not None:
+            out["ranker"] = "on" if fit.enabled else "off"
+            out["ranker valid NDCG@10"] = f"{fit.retrieval_ndcg10:.4f} -> {fit.reranked_ndcg10:.4f}"
+        return out
+
     def fit(self, train: Interactions, ctx: FitContext) -> None:
         """Train on ``train``, early-stopping on ``ctx.valid``; cold items get no ID parameters."""
         self._seqs = UserSequences.of(train)
