@@ -202,6 +202,14 @@ def serve(
         bool,
         typer.Option("--background-training", help="Also run `lmrec trainer` beside the server."),
     ] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log",
+            help="Log every request (off by default: at a thousand requests/s the log "
+            "line costs more CPU than a cached recommendation).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (and console) for the engine in the data folder."""
     import uvicorn
@@ -217,7 +225,7 @@ def serve(
             # Each worker builds its own app from LMREC_* variables; pass ours on.
             os.environ["LMREC_DATA_DIR"] = str(settings.data_dir)
             os.environ["LMREC_ENCODER"] = settings.encoder
-            _serve_workers(host, port, workers)
+            _serve_workers(host, port, workers, access_log=access_log)
             return
         from lmrec.api import create_app
         from lmrec.api.app import one_thread_per_worker
@@ -226,7 +234,9 @@ def serve(
         engine = _open(settings)
         try:
             out.print(f"lmrec serving on http://{host}:{port}  (API docs: /docs)")
-            uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+            uvicorn.run(
+                create_app(engine), host=host, port=port, log_level="info", access_log=access_log
+            )
         finally:
             engine.close()
 
@@ -250,7 +260,7 @@ def pin_threads() -> None:
         os.environ.setdefault(name, "1")
 
 
-def _serve_workers(host: str, port: int, workers: int) -> None:
+def _serve_workers(host: str, port: int, workers: int, *, access_log: bool = False) -> None:
     """Run ``workers`` uvicorn processes on one listening socket (uvicorn's own supervisor).
 
     ``uvicorn.run(workers=N)`` binds with ``socket.socket(family)``, whose protocol
@@ -264,7 +274,12 @@ def _serve_workers(host: str, port: int, workers: int) -> None:
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
-        "lmrec.api.app:app_from_env", factory=True, host=host, port=port, workers=workers
+        "lmrec.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
