@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     """Never recommend items the user already interacted with."""
     ann_min_items: int = Field(50_000, ge=0)
     """Catalog size from which the ANN (HNSW) index replaces exact search."""
+    query_cache_size: int = Field(10_000, ge=0)
+    """Query (and profile) text vectors kept in memory per process (0 = none): a
+    repeated query then skips the ~10-15 ms language-model pass."""
+    user_state_cache_size: int = Field(10_000, ge=0)
+    """Users whose state (consumed items, negatives, vector) is kept per process
+    (0 = none); ~7 KB each on ML-100K. Entries are checked against the store's
+    versions on every request, so a cached state is never stale, only cheaper."""
 
     # -- explicit limits ------------------------------------------------------------
     max_k: int = Field(1000, ge=1)

@@ -64,7 +64,6 @@ SOURCE_SEARCH = "search"
 SOURCE_SIMILAR = "similar"
 SOURCE_MODEL = "model"
 
-_QUERY_CACHE_SIZE = 10_000
 #: Up to this many users, profile vectors are loaded when a model starts serving.
 _PROFILE_WARM_LIMIT = 100_000
 
@@ -122,7 +121,7 @@ class Engine:
         self._erase_generation = 0
         self._query_cache: OrderedDict[str, Vector] = OrderedDict()
         self._query_lock = threading.Lock()
-        self._user_states = UserStateCache()
+        self._user_states = UserStateCache(self.settings.user_state_cache_size)
         self._index: VectorIndex = make_vector_index(
             encoder.dim, store.count_items(include_inactive=True), settings.ann_min_items
         )
@@ -364,7 +363,7 @@ class Engine:
         v: Vector = self.encoder.encode([query])[0]
         with self._query_lock:
             self._query_cache[query] = v
-            if len(self._query_cache) > _QUERY_CACHE_SIZE:
+            while len(self._query_cache) > self.settings.query_cache_size:
                 self._query_cache.popitem(last=False)
         return v
 
@@ -486,7 +485,7 @@ class Engine:
                 for t in todo:
                     out[t] = stored[hashes[t]]
                     self._query_cache[t] = out[t]
-                while len(self._query_cache) > max(_QUERY_CACHE_SIZE, len(texts)):
+                while len(self._query_cache) > self.settings.query_cache_size:
                     self._query_cache.popitem(last=False)
         return [out[t] for t in texts]
 
