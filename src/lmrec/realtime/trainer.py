@@ -44,7 +44,11 @@ class TrainerPolicy:
     Attributes:
         min_new_events: Train once this many events arrived since the last model.
         interval_s: ... or once this many seconds passed with at least one new event.
-        replay_fraction: Share of users without new events whose history is replayed.
+        replay_fraction: Share of users without new events whose history is replayed
+            alongside the new events. In the streaming replay (P5) 0.3 added nothing
+            over real-time user state (HR@10 0.2052 vs 0.2075) while 1.0 (everyone)
+            added +0.011 on the same model (0.1859 vs 0.1751); lower it when a full
+            pass over a large log takes too long.
         holdout_users: At most this many recently active users form the holdout.
         epochs: Fine-tuning epochs (warm start needs few).
         poll_s: How often the loop checks whether a step is due.
@@ -54,7 +58,7 @@ class TrainerPolicy:
 
     min_new_events: int = 1000
     interval_s: float = 600.0
-    replay_fraction: float = 0.3
+    replay_fraction: float = 1.0
     holdout_users: int = 500
     epochs: int = 3
     poll_s: float = 2.0
