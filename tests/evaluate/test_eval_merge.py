@@ -60,7 +60,15 @@ def test_command_merge_keeps_baseline_rows_and_rating_samples(
     command.run("synthetic", ["P1", "P2"], ["popularity", "random", "global_mean"], **kw)
     first = json.loads((out / "report.json").read_text())
     first_csv = (out / "predictions-P2-fold0.csv").read_text()
-    command.run("synthetic", ["P1"], ["random", "itemknn"], merge=True, **kw)
+    seen: list[str] = []
+
+    def watch(line: str) -> None:  # mid-run, the report on disk is still the first one
+        if line.startswith("drawing charts"):
+            seen.append((out / "report.json").read_text())
+
+    command.run("synthetic", ["P1"], ["random", "itemknn"], merge=True, progress=watch, **kw)
+    assert seen and json.loads(seen[0]) == first
+    assert not (out / ".merge-partial").exists()
     second = json.loads((out / "report.json").read_text())
     p1 = {m["model"]: m for m in second["protocols"][0]["models"]}
     assert list(p1) == ["popularity", "random", "itemknn"]

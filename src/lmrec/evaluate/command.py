@@ -16,6 +16,7 @@ P5 (alias ``streaming``) runs through the engine (:mod:`lmrec.evaluate.p5`).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -161,11 +162,14 @@ def run(
     harness = [p for p in wanted if p != P5_NAME]
     if harness:
         say(f"running {', '.join(harness)} (report in {out})")
+        # With --merge the old rows live only in memory until the end: partial
+        # results written along the way go beside the report, not over it.
+        partial = out / ".merge-partial" if earlier is not None else out
         report = run_evaluation(
             data,
             harness,
             models,
-            out,
+            partial,
             seed,
             quick,
             encoder=settings.encoder,
@@ -213,6 +217,7 @@ def run(
         from lmrec.evaluate.merge import merge_reports
 
         report = merge_reports(earlier, report)
+        shutil.rmtree(out / ".merge-partial", ignore_errors=True)
     say("drawing charts")
     report.charts = draw_all(report, out)
     report.write(out)

@@ -149,11 +149,9 @@ class UserTower(nn.Module):
         """Multi-head self-attention of one pre-norm block, through the fused kernel.
 
         The block's own ``forward`` is bypassed on purpose: it materialises a
-        float mask per head and draws dropout over every ``L x L`` attention
-        matrix, which together took a third of a CPU training step. Attention
-        weights are not dropped here (the residual and feed-forward dropouts of
-        the block still apply); the parameters, and so checkpoints, are the
-        block's own.
+        float mask per head, which the fused kernel does not need. Attention
+        dropout (the block's rate, during training) happens inside the kernel; the
+        parameters, and so checkpoints, are the block's own.
         """
         attn = block.self_attn
         b, length, dim = x.shape
@@ -162,7 +160,8 @@ class UserTower(nn.Module):
             t.view(b, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
             for t in qkv.chunk(3, dim=-1)
         )
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        drop = attn.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)
         return attn.out_proj(out.transpose(1, 2).reshape(b, length, dim))  # type: ignore[no-any-return]
 
     def static_part(self, profile: Tensor, users: Tensor | None, keep_id: Tensor | None) -> Tensor:
