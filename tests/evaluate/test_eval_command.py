@@ -182,11 +182,11 @@ def test_targets_are_judged_met_not_met_and_not_evaluated() -> None:
     assert got["P5", "HR@10", P5_LEARNING].status == "not met"  # a tie is not "better"
     md = rep.to_markdown()
     assert (
-        "- P1 lmrec HR@10 >= 0.229: lmrec 0.2280, **NOT MET**; best baseline in this run 0.3000."
+        "- P1 lmrec HR@10 >= 0.229: lmrec 0.2280, **NOT MET**; best baseline in this report 0.3000."
         in md
     )
     assert "- P2 lmrec RMSE <= 0.905: lmrec 0.9100, **NOT MET**" in md
-    assert "- P4 lmrec NDCG@10 >= 0.287: not evaluated in this run." in md
+    assert "- P4 lmrec NDCG@10 >= 0.287: not evaluated in this report." in md
     assert "lmrec real-time + learning 0.2500 vs 0.2500, **NOT MET**" in md
 
 

@@ -67,7 +67,7 @@ def test_runner_writes_json_and_markdown(
     assert f"**{best:.4f}**" in md
     assert "P1 lmrec NDCG@10 >= 0.119: lmrec" in md
     assert "NOT MET" in md
-    assert "P5 lmrec real-time HR@10 >= 0.200: not evaluated in this run." in md
+    assert "P5 lmrec real-time HR@10 >= 0.200: not evaluated in this report." in md
     # vectors are cached for the next run
     assert list((tmp_path / "cache").glob("vectors-*.npy"))
 

@@ -91,14 +91,14 @@ class TargetStatus:
     def sentence(self) -> str:
         head = self.target.describe()
         if self.status == "not evaluated" or self.value is None:
-            return f"{head}: not evaluated in this run."
+            return f"{head}: not evaluated in this report."
         verdict = "MET" if self.status == "met" else "NOT MET"
         vs = ""
         if self.target.versus is not None and self.compared_to is not None:
             vs = f" vs {self.compared_to:.4f}"
         best = ""
         if self.best_baseline is not None and self.target.versus is None:
-            best = f"; best baseline in this run {self.best_baseline:.4f}"
+            best = f"; best baseline in this report {self.best_baseline:.4f}"
         return f"{head}: {self.target.model} {self.value:.4f}{vs}, **{verdict}**{best}."
 
     def to_dict(self) -> dict[str, Any]:
