@@ -155,11 +155,12 @@ def replay_engine(
     )
     if variant == "static":
         frozen: dict[str, Any] = {}
-        personal = engine._personal  # the serving path, frozen at training time
         popular = [i for i, _ in engine._popular(len(engine._catalog), set(), None)]
         for n, e in enumerate(stream.replay):
             if e.user not in frozen:
-                frozen[e.user] = personal(e.user)
+                # The serving path's user state, frozen at training time: static
+                # never ingests the replayed events.
+                frozen[e.user] = engine._user_state(e.user).personal
             p = frozen[e.user]
             if p is None:
                 ranked = [i for i in popular if i not in seen[e.user]][:K]
