@@ -48,7 +48,7 @@ class TrainerPolicy:
             alongside the new events. In the streaming replay (P5), fine-tuning with
             0.3 did not add to real-time user state (HR@10 0.2052 vs 0.2075); with 1.0
             (everyone) it added +0.011 on an under-trained model (0.1859 vs 0.1751) but
-            not on the evaluation's fully trained one (0.2060 vs 0.2088). Lower it when
+            not on the evaluation's fully trained one (0.2059 vs 0.2088). Lower it when
             a full pass over a large log takes too long.
         holdout_users: At most this many recently active users form the holdout.
         epochs: Fine-tuning epochs (warm start needs few).
