@@ -449,6 +449,11 @@ def evaluate(
             merge=merge,
         )
         out.print(f"report: {folder / 'report.md'}")
+        failed = command.failed_rows(folder)
+        for proto, name, error in failed:
+            console.print(f"[red]failed:[/red] {proto} {name}: {error}", highlight=False)
+        if failed:
+            raise typer.Exit(1)
 
 
 models_app = typer.Typer(help="List, promote and roll back model versions.", no_args_is_help=True)

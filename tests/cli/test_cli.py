@@ -128,3 +128,29 @@ def test_evaluate_writes_a_report(tmp_path: Path) -> None:
     assert (out_dir / "report.md").is_file() and (out_dir / "report.json").is_file()
     report = json.loads((out_dir / "report.json").read_text())
     assert "popularity" in json.dumps(report) and "P1" in json.dumps(report)
+    # a model that fails leaves its row in the report and makes the command fail
+    from lmrec.evaluate import MODELS, register_model
+
+    class Broken:
+        name = "broken"
+
+        def fit(self, train: object, ctx: object) -> None:
+            raise ValueError("boom")
+
+        def score(self, users: object, histories: object) -> object:
+            raise AssertionError("never scored")
+
+    register_model("broken", lambda quick: Broken(), "ranker")  # type: ignore[arg-type, return-value]
+    try:
+        r = runner.invoke(
+            app,
+            ["evaluate", "--dataset", str(folder), "--protocol", "P1", "--model", "broken",
+             "--quick", "--encoder", "fake", "--out", str(out_dir), "--merge",
+             "--data-dir", str(tmp_path / "data")],
+        )  # fmt: skip
+    finally:
+        MODELS.pop("broken")
+    assert r.exit_code == 1, r.output
+    assert "failed: P1 broken: ValueError: boom" in r.output
+    rows = json.loads((out_dir / "report.json").read_text())["protocols"][0]["models"]
+    assert [m["model"] for m in rows] == ["popularity", "random", "broken"]

@@ -15,6 +15,7 @@ P5 (alias ``streaming``) runs through the engine (:mod:`lmrec.evaluate.p5`).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -53,6 +54,21 @@ def resolve_protocols(names: Sequence[str] | None) -> list[str]:
         if canon not in out:
             out.append(canon)
     return out
+
+
+def failed_rows(out_dir: Path) -> list[tuple[str, str, str]]:
+    """``(protocol, model, error)`` of every row of the report in ``out_dir`` that failed.
+
+    A long run records a failing model and goes on with the others; the command
+    must still not look successful, or a broken model goes unnoticed.
+    """
+    data = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    return [
+        (p["name"], m["model"], m["error"])
+        for p in data.get("protocols", [])
+        for m in p.get("models", [])
+        if m.get("error")
+    ]
 
 
 def default_out_dir(data_dir: Path) -> Path:
