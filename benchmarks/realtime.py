@@ -93,40 +93,13 @@ def prepare(data_dir: Path) -> None:
 
 
 def add_synthetic_items(data_dir: Path, total: int) -> int:
-    """Grow the catalog to ``total`` items whose text vectors mix real films' vectors.
-
-    The vectors are put in the embedding cache under the synthetic texts' hashes,
-    so the engine indexes them without running the encoder 100k times.
-    """
+    """Grow the catalog in ``data_dir`` to ``total`` items (see :mod:`synthetic`)."""
     from lmrec.engine import Engine
-    from lmrec.schema import Item
     from lmrec.settings import Settings
-    from lmrec.text import text_hash
+    from synthetic import grow_catalog
 
     with Engine.open(settings=Settings(data_dir=data_dir)) as engine:
-        have = engine.stats().items
-        if have >= total:
-            return have
-        real_ids, real = engine._active_text_vectors()
-        rng = np.random.default_rng(0)
-        genres = sorted(engine.stats().categories)
-        batch: list[Item] = []
-        for n in range(have, total):
-            a, b = rng.integers(0, len(real_ids), 2)
-            genre = genres[n % len(genres)]
-            item = Item(f"syn-{n}", f"Synthetic film {n}", f"A {genre.lower()} story.", (genre,))
-            vec = real[a] + real[b] + 0.3 * rng.standard_normal(real.shape[1]).astype(np.float32)
-            vec /= np.linalg.norm(vec)
-            engine.store.put_embeddings(
-                engine.encoder.name, {text_hash(engine._text_of(item)): vec.astype(np.float32)}
-            )
-            batch.append(item)
-            if len(batch) == 1000:
-                engine.upsert_items(batch)
-                batch = []
-        if batch:
-            engine.upsert_items(batch)
-        return engine.stats().items
+        return grow_catalog(engine, total)
 
 
 def start(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:

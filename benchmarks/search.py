@@ -67,6 +67,7 @@ from lmrec.schema import Item
 from lmrec.settings import Settings
 from lmrec.text import Encoder, load_encoder, text_hash
 from lmrec.text.tokenize import fold
+from synthetic import grow_catalog
 
 RESULTS = Path(__file__).parent / "results"
 ENCODER = "all-MiniLM-L6-v2"
@@ -297,8 +298,8 @@ def bench_lexical_100k(ds: Any, total: int, samples: int) -> dict:
     ``film`` is in nearly every title, the worst case for postings) with
     vectors mixed from real films' vectors, put in the embedding cache so
     nothing but the new items and the queries goes through the encoder (the
-    same construction as ``benchmarks/realtime.py --large``). Then, ``samples``
-    times: upsert a film titled ``Benchmark Film <random hex>``, and time from
+    same catalog as ``benchmarks/realtime.py --large``: ``benchmarks/synthetic.py``).
+    Then, ``samples`` times: upsert a film titled ``Benchmark Film <random hex>``, and time from
     the upsert's return to the first ``Engine.search`` of its title that ranks
     it first (query encoding by all-MiniLM-L6-v2 included), in process, on the
     SQLite store, exact vector index (the server switches to HNSW at 50k items).
@@ -310,32 +311,7 @@ def bench_lexical_100k(ds: Any, total: int, samples: int) -> dict:
         settings = Settings(data_dir=Path(tmp) / "data", encoder=ENCODER, device="cpu")
         with Engine.open(settings=settings) as engine:
             upsert_all(engine, ds.items)
-            ids, real = engine._active_text_vectors()
-            genres = sorted({g for it in ds.items for g in it.categories})
-            batch: list[Item] = []
-            for n in range(len(ids), total):
-                a, b = rng.integers(0, len(ids), 2)
-                genre = genres[n % len(genres)]
-                item = Item(
-                    f"syn-{n}", f"Synthetic film {n}", f"A {genre.lower()} story.", (genre,)
-                )
-                vec = (
-                    real[a] + real[b] + 0.3 * rng.standard_normal(real.shape[1]).astype(np.float32)
-                )
-                engine.store.put_embeddings(
-                    engine.encoder.name,
-                    {
-                        text_hash(engine._text_of(item)): (vec / np.linalg.norm(vec)).astype(
-                            np.float32
-                        )
-                    },
-                )
-                batch.append(item)
-                if len(batch) == 1000:
-                    engine.upsert_items(batch)
-                    batch = []
-            if batch:
-                engine.upsert_items(batch)
+            grow_catalog(engine, total)
             engine.search("warm up the index", k=10)
             lexical = engine._lexical
             need = engine._searcher.config.candidates
