@@ -613,19 +613,15 @@ class Engine:
             index, vec = personal
             negatives = state.negatives
             fetch = k if not negatives else k * 3 + 20
-            serving = self._serving
             # The second stage re-scores a shortlist of the model's hits, when the
             # model has a ranker that proved itself at training time.
-            two_stage = (
-                index is not self._index
-                and serving is not None
-                and serving.index is index
-                and serving.shortlist > 0
-            )
-            if two_stage and serving is not None:
+            serving = self._serving
+            if serving is None or serving.index is not index or serving.shortlist == 0:
+                serving = None
+            if serving is not None:
                 fetch = max(fetch, serving.shortlist)
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
-            if two_stage and serving is not None:
+            if serving is not None:
                 hits = serving.rerank(vec, hits)
             if negatives:
                 hits = self._penalize(hits, negatives)
