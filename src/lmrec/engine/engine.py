@@ -120,6 +120,9 @@ class Engine:
         self._seq = 0
         self._erase_generation = 0
         self._query_cache: OrderedDict[str, Vector] = OrderedDict()
+        # Profile texts apart from queries: a query may be encoded by a faster,
+        # approximate path (``query_int8``) that profile vectors must not get.
+        self._text_cache: OrderedDict[str, Vector] = OrderedDict()
         self._query_lock = threading.Lock()
         self._user_states = UserStateCache(self.settings.user_state_cache_size)
         self._index: VectorIndex = make_vector_index(
@@ -160,7 +163,10 @@ class Engine:
         store = open_store(settings.store, db)
         if encoder is None:
             encoder = load_encoder(
-                settings.encoder, device=settings.device, batch_size=settings.encode_batch_size
+                settings.encoder,
+                device=settings.device,
+                batch_size=settings.encode_batch_size,
+                query_int8=settings.query_int8,
             )
         return cls(settings, store, encoder)
 
@@ -360,7 +366,9 @@ class Engine:
             if hit is not None:
                 self._query_cache.move_to_end(query)
                 return hit
-        v: Vector = self.encoder.encode([query])[0]
+        # Encoders may offer a low-latency single-query path (SentenceEncoder does).
+        encode_query = getattr(self.encoder, "encode_query", None)
+        v: Vector = encode_query(query) if encode_query else self.encoder.encode([query])[0]
         with self._query_lock:
             self._query_cache[query] = v
             while len(self._query_cache) > self.settings.query_cache_size:
@@ -468,7 +476,7 @@ class Engine:
         out: dict[str, Vector] = {}
         with self._query_lock:
             for t in texts:
-                v = self._query_cache.get(t)
+                v = self._text_cache.get(t)
                 if v is not None:
                     out[t] = v
         todo = sorted(set(texts) - set(out))
@@ -484,9 +492,9 @@ class Engine:
             with self._query_lock:
                 for t in todo:
                     out[t] = stored[hashes[t]]
-                    self._query_cache[t] = out[t]
-                while len(self._query_cache) > self.settings.query_cache_size:
-                    self._query_cache.popitem(last=False)
+                    self._text_cache[t] = out[t]
+                while len(self._text_cache) > self.settings.query_cache_size:
+                    self._text_cache.popitem(last=False)
         return [out[t] for t in texts]
 
     def _negatives(self, user: str, events: Sequence[Event] | None = None) -> list[str]:

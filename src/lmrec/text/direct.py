@@ -111,6 +111,21 @@ class DirectForward:
             device=str(model.device),
         )
 
+    def with_transformer(self, transformer: Any) -> DirectForward:
+        """The same path over another transformer (e.g. an int8 copy of this one)."""
+        return DirectForward(
+            self._tokenizer,
+            transformer,
+            pooling=self._pooling,
+            max_length=self._max_length,
+            device=self._device,
+        )
+
+    @property
+    def transformer(self) -> Any:
+        """The Hugging Face model this path calls."""
+        return self._transformer
+
     def __call__(self, texts: Sequence[str]) -> Vectors:
         """L2-normalized vectors ``(len(texts), dim)`` of non-empty texts (one padded batch)."""
         import torch

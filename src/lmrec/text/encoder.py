@@ -76,10 +76,18 @@ class SentenceEncoder:
             bundled all-MiniLM-L6-v2 weights and loads without network.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: Texts per forward pass.
+        query_int8: Encode single queries (:meth:`encode_query`) with an int8 copy
+            of the model (see :mod:`lmrec.text.quantize`); CPU only, and only for
+            models the direct path supports.
     """
 
     def __init__(
-        self, model: str = DEFAULT_ENCODER, *, device: str = "auto", batch_size: int = 64
+        self,
+        model: str = DEFAULT_ENCODER,
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
+        query_int8: bool = False,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
@@ -109,6 +117,17 @@ class SentenceEncoder:
         self._lock = threading.Lock()
         self._direct = DirectForward.from_model(self._model)
         self._single = Coalescer(self._encode_few, max_batch=batch_size)
+        self._int8: DirectForward | None = None
+        if query_int8:
+            if self._direct is None or self._device != "cpu":
+                raise ModelError(
+                    f"query_int8 needs a CPU device and a Transformer+Pooling model; "
+                    f"{model!r} on {self._device} is not one"
+                )
+            from lmrec.text.quantize import int8_copy
+
+            self._int8 = self._direct.with_transformer(int8_copy(self._direct.transformer))
+        self._queries = Coalescer(self._encode_queries, max_batch=batch_size)
 
     @property
     def name(self) -> str:
@@ -152,6 +171,25 @@ class SentenceEncoder:
             )
         out[todo] = np.asarray(vecs, dtype=np.float32)
         return out
+
+    def encode_query(self, text: str) -> Vectors:
+        """The vector of one search query ``(dim,)``, on the lowest-latency path.
+
+        The same as ``encode([text])[0]`` unless the encoder was built with
+        ``query_int8``, in which case the int8 copy of the model encodes it.
+        """
+        if not text.strip():
+            return np.zeros(self._dim, dtype=np.float32)
+        if self._int8 is None:
+            vec: Vectors = self.encode([text])[0]
+            return vec
+        return self._queries.encode(text)
+
+    def _encode_queries(self, texts: Sequence[str]) -> Vectors:
+        """One int8 pass over a few queries (the query coalescer's batch)."""
+        assert self._int8 is not None
+        with self._lock:
+            return self._int8(texts)
 
     def _encode_few(self, texts: Sequence[str]) -> Vectors:
         """One pass over a few non-empty texts (the coalescer's batch)."""
@@ -209,9 +247,13 @@ class FakeEncoder:
 
 
 def load_encoder(
-    name: str = DEFAULT_ENCODER, *, device: str = "auto", batch_size: int = 64
+    name: str = DEFAULT_ENCODER,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    query_int8: bool = False,
 ) -> Encoder:
     """The encoder named in settings: ``fake``/``fake-<dim>`` or a sentence-transformers model."""
     if name == "fake" or name.startswith("fake-"):
         return FakeEncoder(int(name.split("-", 1)[1]) if "-" in name else 64)
-    return SentenceEncoder(name, device=device, batch_size=batch_size)
+    return SentenceEncoder(name, device=device, batch_size=batch_size, query_int8=query_int8)
