@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -45,6 +44,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx
 import numpy as np
+
+from loadgen import run_wrk
 
 RESULTS = Path(__file__).parent / "results"
 WRK_SCRIPT = """
@@ -168,38 +169,12 @@ def freshness(base: str, n: int) -> dict[str, float]:
 
 def wrk(base: str, connections: int, seconds: int, rate: float = 0.0) -> dict[str, float]:
     """One ``wrk`` run; ``rate`` > 0 paces the connections to offer about that many requests/s."""
-    if shutil.which("wrk") is None:
-        raise SystemExit("this benchmark needs wrk: apt-get install wrk")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT)
-        if rate > 0:
-            f.write(WRK_DELAY.format(twice_ms=round(2000 * connections / rate)))
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, base],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    os.unlink(f.name)
-
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
-        if m is None:
-            return float("nan")
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    sock = re.search(r"Socket errors:.*timeout (\d+)", out)
-    return {
-        "connections": float(connections),
-        "offered_per_s": rate,
-        "p50_ms": ms("50%"),
-        "p90_ms": ms("90%"),
-        "p99_ms": ms("99%"),
-        "requests_per_s": float(rps.group(1)) if rps else float("nan"),
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
-        "timeouts": float(sock.group(1)) if sock else 0.0,
-    }
+    script = WRK_SCRIPT
+    if rate > 0:
+        script += WRK_DELAY.format(twice_ms=round(2000 * connections / rate))
+    out = run_wrk(base, script, connections, seconds)
+    del out["requests"]
+    return {**out, "offered_per_s": rate}
 
 
 def single_client(base: str, n: int) -> dict[str, float]:

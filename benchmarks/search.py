@@ -18,24 +18,26 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
   (rank-1, top-3), with the exact-title rule off so fusion alone decides;
 * **lexical at 100k items**: BM25 query time and new item -> first search
   hit, in process, on ML-100K grown to 100k items with synthetic films;
-* **latency over HTTP**: a real ``lmrec serve`` process on 127.0.0.1 and a
-  loopback httpx client with bounded concurrency; *cold* queries are all
-  distinct (each one is encoded by the model), *warm* ones repeat a small set
-  (query-embedding cache hits).
+* **latency over HTTP**: a real ``lmrec serve`` process on 127.0.0.1 and
+  ``wrk`` holding 1, 2 and 4 connections (closed loop: each sends its next
+  request when the last is answered); *cold* queries are all distinct (each
+  one is encoded by the model), *warm* ones repeat a set of 50 (query-embedding
+  cache hits); half of the queries name a user (personalized search).
+  ``--query-int8`` serves with int8 query vectors (``LMREC_QUERY_INT8``) and
+  also reruns known-item and fusion with them; its results sit beside the
+  float32 ones.
 
 Writes ``benchmarks/results/search.json`` and ``.md`` (or into ``--results``), keeping
 the sections not rerun; each section records the command that produced it and the
-latency section its throughput (requests / wall time of the loaded phase) and the
-machine's load average.
+latency section the machine's load average.
 
 Usage: ``.venv/bin/python benchmarks/search.py [--only p4,known,fusion,lexical100k,latency]
-[--quick]``
+[--quick] [--query-int8] [--workers N]``
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -67,6 +69,7 @@ from lmrec.schema import Item
 from lmrec.settings import Settings
 from lmrec.text import Encoder, load_encoder, text_hash
 from lmrec.text.tokenize import fold
+from loadgen import run_wrk
 from synthetic import grow_catalog
 
 RESULTS = Path(__file__).parent / "results"
@@ -361,38 +364,48 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
     }
 
 
-async def _load(
-    port: int, queries: list[dict[str, str]], concurrency: int
-) -> tuple[list[float], float]:
-    """Per-request latencies (ms) and the phase's wall time (s), ``concurrency`` in flight."""
-    import httpx
+#: wrk request script: every request a new query (two title words and a counter,
+#: so the query-embedding cache never hits), every other one for a random user.
+COLD_SCRIPT = """
+{lists}
+counter = {offset}
+math.randomseed({seed})
+request = function()
+  counter = counter + 1
+  local path = "/v1/search?k=10&q=" .. words[math.random(#words)] .. "+"
+    .. words[math.random(#words)] .. "+" .. counter
+  if counter % 2 == 0 then path = path .. "&user=" .. users[math.random(#users)] end
+  return wrk.format("GET", path)
+end
+"""
 
-    sem = asyncio.Semaphore(concurrency)
-    lat: list[float] = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
-
-        async def one(params: dict[str, str]) -> None:
-            async with sem:
-                t0 = time.perf_counter()
-                r = await client.get("/v1/search", params=params)
-                lat.append((time.perf_counter() - t0) * 1000.0)
-                r.raise_for_status()
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(q) for q in queries))
-        wall = time.perf_counter() - start
-    return lat, wall
+#: wrk request script: one of a fixed set of queries (cache hits after the warm-up).
+WARM_SCRIPT = """
+{lists}
+counter = 0
+math.randomseed({seed})
+request = function()
+  counter = counter + 1
+  local path = "/v1/search?k=10&q=" .. hot[math.random(#hot)]
+  if counter % 2 == 0 then path = path .. "&user=" .. users[math.random(#users)] end
+  return wrk.format("GET", path)
+end
+"""
 
 
-def _loaded_phase(lat: list[float], wall: float) -> dict[str, float]:
-    """Percentiles plus throughput: requests / wall time of the loaded phase."""
-    return {**_percentiles(lat), "requests_per_s": len(lat) / wall, "wall_s": wall}
+def _lua_list(name: str, values: list[str]) -> str:
+    return f"{name} = {{" + ", ".join(f'"{v}"' for v in values) + "}"
 
 
-def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
+def bench_latency(
+    ds: Any, seconds: int, connections: list[int], workers: int, query_int8: bool
+) -> dict:
+    """Search latency over HTTP with ``wrk`` at each connection count, cold and warm queries."""
     rng = random.Random(0)
     words = sorted({w for it in ds.items for w in fold(it.title).split() if w.isalpha()})
     users = sorted({e.user for e in ds.events})
+    hot = [f"{a}+{b}" for a, b in (rng.sample(words, 2) for _ in range(50))]
+    lists = "\n".join([_lua_list("words", words), _lua_list("users", users), _lua_list("hot", hot)])
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         with Engine.open(settings=Settings(data_dir=data, encoder=ENCODER, device="cpu")) as eng:
@@ -401,11 +414,12 @@ def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
             for i in range(0, len(ds.events), step):
                 eng.ingest(ds.events[i : i + step])
         port = _free_port()
+        url = f"http://127.0.0.1:{port}"
         # No thread variables here: ``lmrec serve`` pins its own threads, as in production.
-        env = dict(os.environ, LMREC_DEVICE="cpu")
+        env = dict(os.environ, LMREC_DEVICE="cpu", LMREC_QUERY_INT8="1" if query_int8 else "0")
         proc = subprocess.Popen(
             [sys.executable, "-m", "lmrec", "serve", "--data-dir", str(data),
-             "--port", str(port)],
+             "--port", str(port), "--workers", str(workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -414,59 +428,58 @@ def bench_latency(ds: Any, n: int, concurrency: int) -> dict:
             deadline = time.time() + 180
             while time.time() < deadline:
                 try:
-                    if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
+                    if httpx.get(f"{url}/v1/health").status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.5)
             else:
                 raise RuntimeError("server did not start")
-
-            def query(i: int) -> dict[str, str]:
-                q = " ".join(rng.sample(words, 2)) + f" {i}"
-                p = {"q": q, "k": "10"}
-                if i % 2 == 0:
-                    p["user"] = rng.choice(users)
-                return p
-
-            asyncio.run(_load(port, [query(-i - 1) for i in range(50)], concurrency))  # warm-up
+            with httpx.Client(base_url=url, timeout=30) as client:
+                for n, q in enumerate(hot):  # warm-up: model paths, and the hot set cached
+                    client.get("/v1/search", params={"q": q.replace("+", " "), "user": users[n]})
             load_before = os.getloadavg()[0]
-            cold = asyncio.run(_load(port, [query(i) for i in range(n)], concurrency))
-            hot = [query(10**6 + i) for i in range(50)]
-            asyncio.run(_load(port, hot, concurrency))
-            warm = asyncio.run(_load(port, [hot[rng.randrange(50)] for _ in range(n)], concurrency))
+            cold, warm = {}, {}
+            for run, c in enumerate(connections):
+                script = COLD_SCRIPT.format(lists=lists, offset=10**7 * (run + 1), seed=run)
+                cold[str(c)] = run_wrk(url, script, c, seconds)
+                print(f"latency cold c={c}: {cold[str(c)]}", flush=True)
+            for run, c in enumerate(connections):
+                script = WARM_SCRIPT.format(lists=lists, seed=run)
+                warm[str(c)] = run_wrk(url, script, c, seconds)
+                print(f"latency warm c={c}: {warm[str(c)]}", flush=True)
             load_after = os.getloadavg()[0]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    out = {
-        "concurrency": concurrency,
-        "server": "lmrec serve (1 worker), LMREC_DEVICE=cpu",
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "server": f"lmrec serve ({workers} worker{'s' if workers > 1 else ''}), "
+        f"LMREC_DEVICE=cpu, query vectors {'int8' if query_int8 else 'float32'}",
         "load_average": {"before": load_before, "after": load_after},
         "cpus": os.cpu_count(),
-        "cold_unique_queries": _loaded_phase(*cold),
-        "warm_cached_queries": _loaded_phase(*warm),
+        "cold_unique_queries": cold,
+        "warm_cached_queries": warm,
     }
-    print(f"latency: {out}", flush=True)
-    return out
 
 
 # --------------------------------------------------------------------------- report
-
-
-#: Result keys of the sections, each rerun on its own with ``--only``.
-SECTIONS = {
-    "p4": "p4",
-    "known": "known_item",
-    "fusion": "fusion",
-    "lexical100k": "lexical_100k",
-    "latency": "latency",
-}
 
 
 def _command_line(res: dict[str, Any], key: str) -> list[str]:
     """The command that produced one section (sections are rerun separately)."""
     cmd = res.get("commands", {}).get(key)
     return [f"Command: `{cmd}`." if cmd else "Command: not recorded.", ""]
+
+
+def _variant(key: str) -> str:
+    """Heading suffix of a section variant (``latency_int8_w2``: int8 queries, 2 workers)."""
+    parts = []
+    if "_int8" in key:
+        parts.append("int8 query vectors")
+    if "_w" in key:
+        parts.append(f"{key.rsplit('_w', 1)[1]} workers")
+    return f" — {', '.join(parts)}" if parts else ""
 
 
 def write_markdown(res: dict[str, Any], path: Path) -> None:
@@ -492,17 +505,17 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
             cells = ", ".join(f"{w}: {m['NDCG@10']:.4f}" for w, m in r["test"].items())
             lines.append(f"- {name}: {cells}")
         lines.append("")
-    if "known_item" in res:
-        lines += ["## Known-item search (exact title as query, anonymous)", "",
-                  *_command_line(res, "known_item"),
+    for key in sorted(k for k in res if k.startswith("known_item")):
+        lines += [f"## Known-item search (exact title as query, anonymous){_variant(key)}", "",
+                  *_command_line(res, key),
                   "| fusion | rank 1 | top 3 |", "| --- | --- | --- |"]  # fmt: skip
-        for name, r in res["known_item"].items():
+        for name, r in res[key].items():
             lines.append(f"| {name} | {r['rank1']:.4f} | {r['top3']:.4f} |")
         lines.append("")
-    if "fusion" in res:
-        fu = res["fusion"]
-        lines += ["## Fusion: reciprocal rank vs linear (held-out halves, no exact-title rule)", "",
-                  *_command_line(res, "fusion"),
+    for key in sorted(k for k in res if k.startswith("fusion")):
+        fu = res[key]
+        lines += ["## Fusion: reciprocal rank vs linear (held-out halves, no exact-title rule)"
+                  f"{_variant(key)}", "", *_command_line(res, key),
                   f"{fu['semantic_queries']} semantic queries (genre, and genre + decade, from "
                   "ML-100K's own labels; see `semantic_queries` in `benchmarks/search.py`); "
                   f"tested on {fu['test_semantic_queries']} of them and on "
@@ -531,23 +544,26 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
                 f"| {p['p99_ms']:.1f} | {p['max_ms']:.1f} |"
             )
         lines.append("")
-    if "latency" in res:
-        lat = res["latency"]
-        lines += [f"## Latency over HTTP (concurrency {lat['concurrency']})", "",
-                  *_command_line(res, "latency")]  # fmt: skip
-        if "load_average" in lat:
-            la = lat["load_average"]
-            lines += [f"{lat['server']}; load average {la['before']:.2f} before, "
-                      f"{la['after']:.2f} after, on {lat['cpus']} CPUs.", ""]  # fmt: skip
-        lines += ["| queries | n | p50 ms | p95 ms | p99 ms | max ms | requests/s |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for key in sorted(k for k in res if k.startswith("latency")):
+        lat = res[key]
+        if "seconds" not in lat:
+            continue  # written by the httpx-client version of this benchmark; rerun it
+        lines += [f"## Latency over HTTP{_variant(key)}", "", *_command_line(res, key)]
+        la = lat["load_average"]
+        lines += [f"{lat['server']}; wrk, {lat['seconds']} s per row, closed loop; load "
+                  f"average {la['before']:.2f} before, {la['after']:.2f} after, on "
+                  f"{lat['cpus']} CPUs.", "",
+                  "| queries | connections | requests | p50 ms | p90 ms | p99 ms | requests/s "
+                  "| errors |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name in ("cold_unique_queries", "warm_cached_queries"):
-            p = lat[name]
-            rps = f"{p['requests_per_s']:.1f}" if "requests_per_s" in p else "–"
-            lines.append(
-                f"| {name} | {p['n']} | {p['p50_ms']:.1f} | {p['p95_ms']:.1f} "
-                f"| {p['p99_ms']:.1f} | {p['max_ms']:.1f} | {rps} |"
-            )
+            for c, p in lat[name].items():
+                errors = int(p["non_2xx"] + p["timeouts"])
+                lines.append(
+                    f"| {name} | {c} | {int(p['requests'])} | {p['p50_ms']:.1f} "
+                    f"| {p['p90_ms']:.1f} | {p['p99_ms']:.1f} | {p['requests_per_s']:.1f} "
+                    f"| {errors} |"
+                )
         lines.append("")
     path.write_text("\n".join(lines))
 
@@ -556,9 +572,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="p4,known,fusion,lexical100k,latency")
     ap.add_argument("--quick", action="store_true", help="100 P4 cases, quick baselines")
-    ap.add_argument("--requests", type=int, default=1000)
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--seconds", type=int, default=10, help="wrk run length per latency row")
+    ap.add_argument("--connections", default="1,2,4", help="wrk connection counts for latency")
     ap.add_argument("--threads", type=int, default=2, help="torch threads in this process")
+    ap.add_argument("--workers", type=int, default=1, help="server processes for latency")
+    ap.add_argument(
+        "--query-int8",
+        action="store_true",
+        help="encode queries with the int8 encoder copy (LMREC_QUERY_INT8) in known, fusion "
+        "and latency; their results are kept beside the float32 ones",
+    )
     ap.add_argument("--large", type=int, default=100_000, help="catalog size for lexical100k")
     ap.add_argument("--samples", type=int, default=100, help="new items timed by lexical100k")
     ap.add_argument(
@@ -575,24 +598,30 @@ def main() -> None:
         "encoder": ENCODER,
     }
     out_json = args.results / "search.json"
-    if parts & {"p4", "known"}:
-        encoder = load_encoder(ENCODER, device="cpu")
+    q8 = "_int8" if args.query_int8 else ""
+    keys = {
+        "p4": "p4",
+        "known": f"known_item{q8}",
+        "fusion": f"fusion{q8}",
+        "lexical100k": "lexical_100k",
+        "latency": f"latency{q8}" + (f"_w{args.workers}" if args.workers != 1 else ""),
+    }
+    if parts & {"p4", "known", "fusion"}:
+        encoder = load_encoder(ENCODER, device="cpu", query_int8=args.query_int8)
         texts = [item_text(it) for it in ds.items]
         vecs = cached_vectors(texts, encoder, Settings().cache_dir / "bench-vectors")
         if "p4" in parts:
             res["p4"] = bench_p4(ds, encoder, texts, vecs, args.quick)
         if "known" in parts:
-            res["known_item"] = bench_known_item(ds, encoder, texts, vecs)
-    if "fusion" in parts:
-        encoder = load_encoder(ENCODER, device="cpu")
-        texts = [item_text(it) for it in ds.items]
-        vecs = cached_vectors(texts, encoder, Settings().cache_dir / "bench-vectors")
-        res["fusion"] = bench_fusion(ds, encoder, texts, vecs)
+            res[keys["known"]] = bench_known_item(ds, encoder, texts, vecs)
+        if "fusion" in parts:
+            res[keys["fusion"]] = bench_fusion(ds, encoder, texts, vecs)
     if "lexical100k" in parts:
         res["lexical_100k"] = bench_lexical_100k(ds, args.large, args.samples)
     if "latency" in parts:
-        res["latency"] = bench_latency(ds, args.requests, args.concurrency)
-    commands = {SECTIONS[p]: command for p in parts if p in SECTIONS}
+        conns = [int(c) for c in args.connections.split(",")]
+        res[keys["latency"]] = bench_latency(ds, args.seconds, conns, args.workers, args.query_int8)
+    commands = {keys[p]: command for p in parts if p in keys}
     args.results.mkdir(parents=True, exist_ok=True)
     if out_json.exists():  # keep parts not rerun (read now: another run may have written)
         old = json.loads(out_json.read_text())
