@@ -77,3 +77,34 @@ def test_sampled_softmax_also_learns(synthetic: Any, small: ModelConfig, ndcg: A
     counts = np.bincount(s.train.item, minlength=s.data.n_items).astype(np.float32)
     pop = ndcg(np.tile(counts, (len(s.test_users), 1)), s)
     assert ndcg(model.score(s.test_users, s.test_histories), s) > 2 * pop
+
+
+def test_warm_start_keeps_the_start_when_fine_tuning_is_worse(
+    synthetic: Any, trained: TrainedModel, small: ModelConfig
+) -> None:
+    s = synthetic
+    # A learning rate this large wrecks the model within an epoch.
+    cfg = small.replace(max_epochs=2, lr=50.0, rerank_shortlist=0)
+    tuned = train_model(
+        s.train, s.item_vectors, s.user_vectors, cfg, valid=s.valid, progress=False, init=trained
+    )
+    assert tuned.log[0].epoch == -1 and np.isnan(tuned.log[0].loss)
+    assert all(e.metric < tuned.log[0].metric for e in tuned.log[1:])
+    np.testing.assert_allclose(
+        tuned.score(s.test_users, s.test_histories),
+        trained.score(s.test_users, s.test_histories),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_warm_start_that_helps_is_kept(synthetic: Any, small: ModelConfig) -> None:
+    s = synthetic
+    start = train_model(s.train, s.item_vectors, s.user_vectors, small.replace(max_epochs=1),
+                        valid=s.valid, progress=False)  # fmt: skip
+    tuned = train_model(
+        s.train, s.item_vectors, s.user_vectors, small.replace(max_epochs=5), valid=s.valid,
+        progress=False, init=start,
+    )  # fmt: skip
+    best = max(tuned.log, key=lambda e: e.metric)
+    assert best.epoch >= 0 and best.metric > tuned.log[0].metric

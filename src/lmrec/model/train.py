@@ -231,8 +231,15 @@ def train_model(
     best_state = copy.deepcopy(net.state_dict())
     bad = 0
     lengths = (win.items >= 0).sum(dim=1).cpu().numpy()
-    bar = tqdm(range(cfg.max_epochs), disable=not progress, desc="training", unit="epoch")
     log: list[EpochLog] = []
+    if init is not None and valid is not None:
+        # A warm start has to earn its changes: when no fine-tuning epoch beats
+        # the starting point on validation, the starting point is returned.
+        net.eval()
+        model.refresh()
+        best, _ = _validate(model, valid, seqs, cfg, cold_mask)
+        log.append(EpochLog(-1, float("nan"), best, time.monotonic() - started))
+    bar = tqdm(range(cfg.max_epochs), disable=not progress, desc="training", unit="epoch")
     for epoch in bar:
         net.train()
         total, steps = 0.0, 0
