@@ -93,3 +93,21 @@ def test_failed_step_leaves_serving_intact(engine: Engine, monkeypatch: pytest.M
     stop.set()
     loop.join(5)
     assert not loop.is_alive()
+
+
+def test_fine_tuning_runs_at_the_policy_share_of_the_learning_rate(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lmrec.realtime.trainer as trainer_module
+
+    seen: list[float] = []
+    real_fit = trainer_module.fit
+
+    def spy(data, cfg, **kw):  # type: ignore[no-untyped-def]
+        seen.append(cfg.lr)
+        return real_fit(data, cfg, **kw)
+
+    monkeypatch.setattr(trainer_module, "fit", spy)
+    engine.ingest(sessions(20, 10, 1e6))
+    BackgroundTrainer(engine, TrainerPolicy(min_new_events=5, epochs=1, lr_scale=0.1)).step()
+    assert seen == [pytest.approx(TINY.lr * 0.1)]

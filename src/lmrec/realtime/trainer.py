@@ -52,6 +52,11 @@ class TrainerPolicy:
             a full pass over a large log takes too long.
         holdout_users: At most this many recently active users form the holdout.
         epochs: Fine-tuning epochs (warm start needs few).
+        lr_scale: Fine-tuning learning rate as a share of the model's own. The
+            warm start is already a tuned model; at the full rate two epochs moved
+            it about as far as they improved it. In the streaming replay (P5, one
+            run each on the same fitted engine): real-time HR@10 0.2043, learning
+            at the full rate 0.2069, at a quarter of it 0.2102.
         poll_s: How often the loop checks whether a step is due.
         tolerance: A candidate may be this much worse (NDCG@10) and still count as
             "not worse" (0 means it must be at least as good).
@@ -62,6 +67,7 @@ class TrainerPolicy:
     replay_fraction: float = 1.0
     holdout_users: int = 500
     epochs: int = 3
+    lr_scale: float = 0.25
     poll_s: float = 2.0
     tolerance: float = 0.0
 
@@ -170,7 +176,7 @@ class BackgroundTrainer:
         base = self.config or (current.config if current is not None else ModelConfig())
         cfg = base.replace(
             max_epochs=self.policy.epochs, seed=self.seed + self.state.steps,
-            device=engine.settings.device,
+            device=engine.settings.device, lr=base.lr * self.policy.lr_scale,
         )  # fmt: skip
         items = [it for i in engine._catalog.ids() if (it := engine._catalog.get(i))]
         users = list(engine.store.iter_users())
