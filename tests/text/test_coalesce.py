@@ -104,6 +104,47 @@ def test_max_batch_bounds_a_pass() -> None:
     assert set(results) == {"first", *others}
 
 
+class TwoGatedRuns:
+    """A pass function whose first two passes each hold until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> Vectors:
+        with self._lock:
+            self.batches.append(list(texts))
+            gated = len(self.batches) <= 2
+        if gated:
+            self.started.release()
+            assert self.release.wait(30)
+        return FAKE.encode(texts)
+
+
+def test_max_passes_run_side_by_side_and_later_calls_share_the_next() -> None:
+    run = TwoGatedRuns()
+    c = Coalescer(run, max_batch=8, max_passes=2)
+    results: dict[str, object] = {}
+    threads = _encode_in_threads(c, ["first"], results)
+    assert run.started.acquire(timeout=30)
+    # The second caller does not wait for the first pass: it runs its own.
+    threads += _encode_in_threads(c, ["second"], results)
+    assert run.started.acquire(timeout=30)
+    others = ["a", "b", "c"]
+    threads += _encode_in_threads(c, others, results)
+    _wait_until_queued(c, len(others))  # both passes busy: these wait, together
+    run.release.set()
+    for th in threads:
+        th.join(30)
+    assert sorted(run.batches[:2]) == [["first"], ["second"]]
+    assert sorted(t for b in run.batches[2:] for t in b) == others
+    assert len(run.batches) <= 4  # the waiters shared passes
+    for t in ["first", "second", *others]:
+        np.testing.assert_array_equal(results[t], FAKE.encode([t])[0])
+
+
 def test_a_failed_pass_fails_its_waiters_and_the_next_pass_runs() -> None:
     run = GatedRun(fail_first=True)
     c = Coalescer(run, max_batch=1)  # the waiter gets a pass of its own
@@ -135,6 +176,11 @@ def test_every_waiter_of_a_failed_pass_gets_its_error() -> None:
     assert isinstance(results["bystander"], ValueError)
     np.testing.assert_array_equal(results["first"], FAKE.encode(["first"])[0])
     assert c.waiting == 0
+
+
+def test_max_passes_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Coalescer(GatedRun(), max_batch=1, max_passes=0)
 
 
 def test_max_batch_must_be_positive() -> None:

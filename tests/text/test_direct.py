@@ -54,6 +54,32 @@ def test_concurrent_queries_equal_sequential_ones(real_encoder, ml100k) -> None:
     )
 
 
+def test_parallel_passes_give_the_same_vectors_as_library_encode(ml100k) -> None:  # type: ignore[no-untyped-def]
+    from lmrec.text import load_encoder
+
+    enc = load_encoder("all-MiniLM-L6-v2", device="cpu", parallel_passes=3)
+    queries = _queries(ml100k)[:60]
+    expected = _library_encode(enc, queries)
+    got: dict[int, np.ndarray] = {}
+    batch: list[np.ndarray] = []
+
+    def worker(rows: range) -> None:
+        for i in rows:
+            got[i] = enc.encode([queries[i]])[0]
+
+    # Six query threads, while a batch encode (the item path) shares the tokenizer.
+    threads = [threading.Thread(target=worker, args=(range(k, 60, 6),)) for k in range(6)]
+    threads.append(threading.Thread(target=lambda: batch.append(enc.encode(queries))))
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    np.testing.assert_allclose(
+        np.stack([got[i] for i in range(60)]), expected, rtol=0, atol=TOLERANCE
+    )
+    np.testing.assert_allclose(batch[0], expected, rtol=0, atol=TOLERANCE)
+
+
 def test_other_model_shapes_fall_back_to_encode(real_encoder) -> None:  # type: ignore[no-untyped-def]
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling

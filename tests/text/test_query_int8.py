@@ -48,7 +48,7 @@ def test_without_int8_encode_query_is_encode(real_encoder) -> None:  # type: ign
 def test_int8_needs_the_direct_path(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from lmrec.text.direct import DirectForward
 
-    monkeypatch.setattr(DirectForward, "from_model", classmethod(lambda cls, model: None))
+    monkeypatch.setattr(DirectForward, "from_model", classmethod(lambda cls, *a, **kw: None))
     with pytest.raises(ModelError, match="query_int8"):
         SentenceEncoder(device="cpu", query_int8=True)
 

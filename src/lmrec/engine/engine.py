@@ -167,6 +167,7 @@ class Engine:
                 device=settings.device,
                 batch_size=settings.encode_batch_size,
                 query_int8=settings.query_int8,
+                parallel_passes=settings.encode_parallel_passes,
             )
         return cls(settings, store, encoder)
 

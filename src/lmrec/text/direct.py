@@ -17,6 +17,7 @@ the caller then keeps using ``encode``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -50,6 +51,10 @@ class DirectForward:
         pooling: ``mean`` over non-padding tokens, or the ``cls`` token.
         max_length: Token limit; longer texts are truncated, as ``encode`` does.
         device: Where the transformer's weights are.
+        tokenizer_lock: Held around each tokenizer call. A fast tokenizer must not
+            be entered by two threads at once (it reconfigures padding and
+            truncation per call); the transformer's forward pass may be, so
+            several passes can run in parallel.
     """
 
     def __init__(
@@ -60,24 +65,29 @@ class DirectForward:
         pooling: Literal["mean", "cls"],
         max_length: int,
         device: str,
+        tokenizer_lock: threading.Lock | None = None,
     ) -> None:
         self._tokenizer = tokenizer
         self._transformer = transformer
         self._pooling = pooling
         self._max_length = max_length
         self._device = device
+        self._tokenizer_lock = tokenizer_lock or threading.Lock()
 
     @classmethod
-    def from_model(cls, model: Any) -> DirectForward | None:
+    def from_model(
+        cls, model: Any, tokenizer_lock: threading.Lock | None = None
+    ) -> DirectForward | None:
         """The direct path for a loaded ``SentenceTransformer``, or ``None`` if it is unsafe.
 
         Unsafe means: a module sequence other than ``Transformer, Pooling[,
         Normalize]``, a pooling other than plain mean or CLS, a default prompt,
         lower-casing, or vectors that differ from ``encode``'s by more than
-        :data:`TOLERANCE` on the probe texts.
+        :data:`TOLERANCE` on the probe texts. ``tokenizer_lock`` is the lock every
+        other user of the model's tokenizer holds (see the class).
         """
         try:
-            direct = cls._build(model)
+            direct = cls._build(model, tokenizer_lock)
         except (AttributeError, IndexError, KeyError, TypeError):  # another library layout
             return None
         if direct is None:
@@ -90,7 +100,7 @@ class DirectForward:
         return direct
 
     @classmethod
-    def _build(cls, model: Any) -> DirectForward | None:
+    def _build(cls, model: Any, tokenizer_lock: threading.Lock | None) -> DirectForward | None:
         names = [type(m).__name__ for m in model]
         if names not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
             return None
@@ -109,6 +119,7 @@ class DirectForward:
             pooling=mode,
             max_length=int(model.max_seq_length),
             device=str(model.device),
+            tokenizer_lock=tokenizer_lock,
         )
 
     def with_transformer(self, transformer: Any) -> DirectForward:
@@ -119,6 +130,7 @@ class DirectForward:
             pooling=self._pooling,
             max_length=self._max_length,
             device=self._device,
+            tokenizer_lock=self._tokenizer_lock,
         )
 
     @property
@@ -130,13 +142,14 @@ class DirectForward:
         """L2-normalized vectors ``(len(texts), dim)`` of non-empty texts (one padded batch)."""
         import torch
 
-        batch = self._tokenizer(
-            list(texts),
-            padding=True,
-            truncation="longest_first",
-            max_length=self._max_length,
-            return_tensors="pt",
-        )
+        with self._tokenizer_lock:
+            batch = self._tokenizer(
+                list(texts),
+                padding=True,
+                truncation="longest_first",
+                max_length=self._max_length,
+                return_tensors="pt",
+            )
         batch = {k: v.to(self._device) for k, v in batch.items()}
         with torch.inference_mode():
             hidden = self._transformer(**batch, return_dict=True).last_hidden_state

@@ -79,6 +79,8 @@ class SentenceEncoder:
         query_int8: Encode single queries (:meth:`encode_query`) with an int8 copy
             of the model (see :mod:`lmrec.text.quantize`); CPU only, and only for
             models the direct path supports.
+        parallel_passes: Single-text passes that may run at the same time (see
+            :mod:`lmrec.text.coalesce`); more than one needs the direct path.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class SentenceEncoder:
         device: str = "auto",
         batch_size: int = 64,
         query_int8: bool = False,
+        parallel_passes: int = 1,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
@@ -113,10 +116,12 @@ class SentenceEncoder:
         if dim is None:
             raise ModelError(f"encoder {model!r} does not declare an embedding dimension")
         self._dim = int(dim)
-        # The tokenizer and model are not safe to share across threads mid-batch.
+        # The tokenizer is not safe to share across threads mid-call: batches hold
+        # this lock throughout, the direct path only while it tokenizes.
         self._lock = threading.Lock()
-        self._direct = DirectForward.from_model(self._model)
-        self._single = Coalescer(self._encode_few, max_batch=batch_size)
+        self._direct = DirectForward.from_model(self._model, tokenizer_lock=self._lock)
+        passes = parallel_passes if self._direct is not None else 1
+        self._single = Coalescer(self._encode_few, max_batch=batch_size, max_passes=passes)
         self._int8: DirectForward | None = None
         if query_int8:
             if self._direct is None or self._device != "cpu":
@@ -127,7 +132,7 @@ class SentenceEncoder:
             from lmrec.text.quantize import int8_copy
 
             self._int8 = self._direct.with_transformer(int8_copy(self._direct.transformer))
-        self._queries = Coalescer(self._encode_queries, max_batch=batch_size)
+        self._queries = Coalescer(self._encode_queries, max_batch=batch_size, max_passes=passes)
 
     @property
     def name(self) -> str:
@@ -188,14 +193,13 @@ class SentenceEncoder:
     def _encode_queries(self, texts: Sequence[str]) -> Vectors:
         """One int8 pass over a few queries (the query coalescer's batch)."""
         assert self._int8 is not None
-        with self._lock:
-            return self._int8(texts)
+        return self._int8(texts)
 
     def _encode_few(self, texts: Sequence[str]) -> Vectors:
         """One pass over a few non-empty texts (the coalescer's batch)."""
+        if self._direct is not None:
+            return self._direct(texts)
         with self._lock:
-            if self._direct is not None:
-                return self._direct(texts)
             vecs = self._model.encode(
                 list(texts),
                 batch_size=self._batch_size,
@@ -252,8 +256,15 @@ def load_encoder(
     device: str = "auto",
     batch_size: int = 64,
     query_int8: bool = False,
+    parallel_passes: int = 1,
 ) -> Encoder:
     """The encoder named in settings: ``fake``/``fake-<dim>`` or a sentence-transformers model."""
     if name == "fake" or name.startswith("fake-"):
         return FakeEncoder(int(name.split("-", 1)[1]) if "-" in name else 64)
-    return SentenceEncoder(name, device=device, batch_size=batch_size, query_int8=query_int8)
+    return SentenceEncoder(
+        name,
+        device=device,
+        batch_size=batch_size,
+        query_int8=query_int8,
+        parallel_passes=parallel_passes,
+    )
