@@ -61,6 +61,6 @@ def test_setting_reaches_the_engine_encoder(tmp_path, monkeypatch) -> None:  # t
     assert settings.query_int8
     with Engine.open(settings=settings) as engine:
         enc = engine.encoder
-        assert isinstance(enc, SentenceEncoder) and enc._int8 is not None
+        assert isinstance(enc, SentenceEncoder) and enc._int8_queries is not None
         got = engine._query_vector("space adventure")
         np.testing.assert_array_equal(got, enc.encode_query("space adventure"))

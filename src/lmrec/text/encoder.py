@@ -122,7 +122,8 @@ class SentenceEncoder:
         self._direct = DirectForward.from_model(self._model, tokenizer_lock=self._lock)
         passes = parallel_passes if self._direct is not None else 1
         self._single = Coalescer(self._encode_few, max_batch=batch_size, max_passes=passes)
-        self._int8: DirectForward | None = None
+        # Queries get a coalescer of their own over the int8 copy, when asked for.
+        self._int8_queries: Coalescer | None = None
         if query_int8:
             if self._direct is None or self._device != "cpu":
                 raise ModelError(
@@ -131,8 +132,8 @@ class SentenceEncoder:
                 )
             from lmrec.text.quantize import int8_copy
 
-            self._int8 = self._direct.with_transformer(int8_copy(self._direct.transformer))
-        self._queries = Coalescer(self._encode_queries, max_batch=batch_size, max_passes=passes)
+            int8 = self._direct.with_transformer(int8_copy(self._direct.transformer))
+            self._int8_queries = Coalescer(int8, max_batch=batch_size, max_passes=passes)
 
     @property
     def name(self) -> str:
@@ -185,15 +186,10 @@ class SentenceEncoder:
         """
         if not text.strip():
             return np.zeros(self._dim, dtype=np.float32)
-        if self._int8 is None:
+        if self._int8_queries is None:
             vec: Vectors = self.encode([text])[0]
             return vec
-        return self._queries.encode(text)
-
-    def _encode_queries(self, texts: Sequence[str]) -> Vectors:
-        """One int8 pass over a few queries (the query coalescer's batch)."""
-        assert self._int8 is not None
-        return self._int8(texts)
+        return self._int8_queries.encode(text)
 
     def _encode_few(self, texts: Sequence[str]) -> Vectors:
         """One pass over a few non-empty texts (the coalescer's batch)."""
