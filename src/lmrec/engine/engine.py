@@ -13,7 +13,6 @@ import itertools
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from lmrec.engine.explain import (
     popular_view,
 )
 from lmrec.engine.filters import Range, matching_ids, parse_ranges
+from lmrec.engine.lru import LruCache
 from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
 from lmrec.engine.search import HybridSearch, VectorUserScorer
@@ -119,11 +119,11 @@ class Engine:
         self._popularity = Popularity(settings)
         self._seq = 0
         self._erase_generation = 0
-        self._query_cache: OrderedDict[str, Vector] = OrderedDict()
+        size = self.settings.query_cache_size
+        self._query_cache: LruCache[str, Vector] = LruCache(size)
         # Profile texts apart from queries: a query may be encoded by a faster,
         # approximate path (``query_int8``) that profile vectors must not get.
-        self._text_cache: OrderedDict[str, Vector] = OrderedDict()
-        self._query_lock = threading.Lock()
+        self._text_cache: LruCache[str, Vector] = LruCache(size)
         self._user_states = UserStateCache(self.settings.user_state_cache_size)
         self._index: VectorIndex = make_vector_index(
             encoder.dim, store.count_items(include_inactive=True), settings.ann_min_items
@@ -362,18 +362,13 @@ class Engine:
 
     # -- representations -----------------------------------------------------------
     def _query_vector(self, query: str) -> Vector:
-        with self._query_lock:
-            hit = self._query_cache.get(query)
-            if hit is not None:
-                self._query_cache.move_to_end(query)
-                return hit
+        hit = self._query_cache.get(query)
+        if hit is not None:
+            return hit
         # Encoders may offer a low-latency single-query path (SentenceEncoder does).
         encode_query = getattr(self.encoder, "encode_query", None)
         v: Vector = encode_query(query) if encode_query else self.encoder.encode([query])[0]
-        with self._query_lock:
-            self._query_cache[query] = v
-            while len(self._query_cache) > self.settings.query_cache_size:
-                self._query_cache.popitem(last=False)
+        self._query_cache.put(query, v)
         return v
 
     def _event_vector(self, e: Event) -> Vector | None:
@@ -475,11 +470,10 @@ class Engine:
         once per process start or per request.
         """
         out: dict[str, Vector] = {}
-        with self._query_lock:
-            for t in texts:
-                v = self._text_cache.get(t)
-                if v is not None:
-                    out[t] = v
+        for t in texts:
+            v = self._text_cache.get(t)
+            if v is not None:
+                out[t] = v
         todo = sorted(set(texts) - set(out))
         if todo:
             hashes = {t: text_hash(t) for t in todo}
@@ -490,12 +484,9 @@ class Engine:
                 new = {hashes[t]: vecs[n] for n, t in enumerate(fresh)}
                 self.store.put_embeddings(self.encoder.name, new)
                 stored.update(new)
-            with self._query_lock:
-                for t in todo:
-                    out[t] = stored[hashes[t]]
-                    self._text_cache[t] = out[t]
-                while len(self._text_cache) > self.settings.query_cache_size:
-                    self._text_cache.popitem(last=False)
+            for t in todo:
+                out[t] = stored[hashes[t]]
+                self._text_cache.put(t, out[t])
         return [out[t] for t in texts]
 
     def _negatives(self, user: str, events: Sequence[Event] | None = None) -> list[str]:

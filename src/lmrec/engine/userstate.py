@@ -16,13 +16,12 @@ worker changes the stamp and is reflected by the very next request anywhere.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from lmrec.engine.lru import LruCache
 from lmrec.index import VectorIndex
 
 Vector = npt.NDArray[np.float32]
@@ -70,31 +69,18 @@ class UserStateCache:
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._capacity = capacity
-        self._states: OrderedDict[str, UserState] = OrderedDict()
-        self._lock = threading.Lock()
+        self._states: LruCache[str, UserState] = LruCache(capacity)
 
     def __len__(self) -> int:
         return len(self._states)
 
     def get(self, user: str, stamp: Stamp) -> UserState | None:
         """The cached state of ``user`` if it was computed at exactly ``stamp``."""
-        with self._lock:
-            state = self._states.get(user)
-            if state is None or state.stamp != stamp:
-                return None
-            self._states.move_to_end(user)
-            return state
+        state = self._states.get(user)
+        return state if state is not None and state.stamp == stamp else None
 
     def put(self, user: str, state: UserState) -> None:
-        if self._capacity <= 0:
-            return
-        with self._lock:
-            self._states[user] = state
-            self._states.move_to_end(user)
-            while len(self._states) > self._capacity:
-                self._states.popitem(last=False)
+        self._states.put(user, state)
 
     def clear(self) -> None:
-        with self._lock:
-            self._states.clear()
+        self._states.clear()
