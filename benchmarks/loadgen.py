@@ -1,4 +1,4 @@
-"""``wrk`` as the loopback load generator of the HTTP benchmarks.
+"""Loopback load for the HTTP benchmarks: a free port for the server, ``wrk`` to drive it.
 
 A load generator written in Python (an asyncio HTTP client) costs about as
 much CPU per request as the server does, and on a 2-core machine it takes that
@@ -12,8 +12,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_wrk(url: str, script: str, connections: int, seconds: int) -> dict[str, float]:

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx
 import numpy as np
 
-from loadgen import run_wrk
+from loadgen import free_port, run_wrk
 
 RESULTS = Path(__file__).parent / "results"
 WRK_SCRIPT = """
@@ -66,12 +65,6 @@ delay = function()
   return math.random(0, {twice_ms})
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,7 @@ from lmrec.schema import Item
 from lmrec.settings import Settings
 from lmrec.text import Encoder, load_encoder, text_hash
 from lmrec.text.tokenize import fold
-from loadgen import run_wrk
+from loadgen import free_port, run_wrk
 from synthetic import grow_catalog
 
 RESULTS = Path(__file__).parent / "results"
@@ -347,12 +346,6 @@ def bench_lexical_100k(ds: Any, total: int, samples: int) -> dict:
 # --------------------------------------------------------------------------- latency
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _percentiles(ms: list[float]) -> dict[str, float]:
     a = np.asarray(ms)
     return {
@@ -413,7 +406,7 @@ def bench_latency(
             step = eng.settings.max_events_per_request
             for i in range(0, len(ds.events), step):
                 eng.ingest(ds.events[i : i + step])
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         # No thread variables here: ``lmrec serve`` pins its own threads, as in production.
         env = dict(os.environ, LMREC_DEVICE="cpu", LMREC_QUERY_INT8="1" if query_int8 else "0")

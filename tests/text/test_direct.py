@@ -22,6 +22,26 @@ def _queries(ml100k) -> list[str]:  # type: ignore[no-untyped-def]
     return [*genres, *(f"{g} films from the 1990s" for g in genres[:5]), *titles[::8]]
 
 
+def _single_encodes_in_threads(  # type: ignore[no-untyped-def]
+    encoder, queries: list[str], alongside: threading.Thread | None = None
+) -> np.ndarray:
+    """Each query encoded alone, from six threads at once (and ``alongside``, if given)."""
+    got: dict[int, np.ndarray] = {}
+
+    def worker(rows: range) -> None:
+        for i in rows:
+            got[i] = encoder.encode([queries[i]])[0]
+
+    n = len(queries)
+    threads = [threading.Thread(target=worker, args=(range(k, n, 6),)) for k in range(6)]
+    threads += [alongside] if alongside is not None else []
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    return np.stack([got[i] for i in range(n)])
+
+
 def test_bundled_model_takes_the_direct_path(real_encoder) -> None:  # type: ignore[no-untyped-def]
     assert real_encoder.direct
 
@@ -38,20 +58,8 @@ def test_single_queries_equal_library_encode_on_real_titles(real_encoder, ml100k
 def test_concurrent_queries_equal_sequential_ones(real_encoder, ml100k) -> None:  # type: ignore[no-untyped-def]
     queries = _queries(ml100k)[:48]
     expected = _library_encode(real_encoder, queries)
-    got: dict[int, np.ndarray] = {}
-
-    def worker(rows: range) -> None:
-        for i in rows:
-            got[i] = real_encoder.encode([queries[i]])[0]
-
-    threads = [threading.Thread(target=worker, args=(range(k, 48, 6),)) for k in range(6)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    np.testing.assert_allclose(
-        np.stack([got[i] for i in range(48)]), expected, rtol=0, atol=TOLERANCE
-    )
+    got = _single_encodes_in_threads(real_encoder, queries)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
 
 
 def test_parallel_passes_give_the_same_vectors_as_library_encode(ml100k) -> None:  # type: ignore[no-untyped-def]
@@ -60,23 +68,11 @@ def test_parallel_passes_give_the_same_vectors_as_library_encode(ml100k) -> None
     enc = load_encoder("all-MiniLM-L6-v2", device="cpu", parallel_passes=3)
     queries = _queries(ml100k)[:60]
     expected = _library_encode(enc, queries)
-    got: dict[int, np.ndarray] = {}
     batch: list[np.ndarray] = []
-
-    def worker(rows: range) -> None:
-        for i in rows:
-            got[i] = enc.encode([queries[i]])[0]
-
     # Six query threads, while a batch encode (the item path) shares the tokenizer.
-    threads = [threading.Thread(target=worker, args=(range(k, 60, 6),)) for k in range(6)]
-    threads.append(threading.Thread(target=lambda: batch.append(enc.encode(queries))))
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    np.testing.assert_allclose(
-        np.stack([got[i] for i in range(60)]), expected, rtol=0, atol=TOLERANCE
-    )
+    alongside = threading.Thread(target=lambda: batch.append(enc.encode(queries)))
+    got = _single_encodes_in_threads(enc, queries, alongside)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(batch[0], expected, rtol=0, atol=TOLERANCE)
 
 

@@ -111,7 +111,7 @@ class UserTower(nn.Module):
         nn.init.normal_(self.pos.weight, std=0.02)
         nn.init.normal_(self.gap.weight, std=0.02)
         nn.init.normal_(self.value.weight, std=0.02)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
         self.blocks = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 d_model=cfg.dim,
@@ -142,7 +142,7 @@ class UserTower(nn.Module):
         length = hist.shape[1]
         pos = torch.arange(self.max_len - length, self.max_len, device=hist.device)
         x = hist * self.scale + self.pos(pos).unsqueeze(0) + self.gap(gaps) + self.value(values)
-        p = self.drop.p if self.training else 0.0
+        p = self.dropout if self.training else 0.0
         x = fast_dropout(x, p) * (~pad).unsqueeze(-1).to(x.dtype)
         causal = torch.tril(
             torch.ones(length, length, dtype=torch.bool, device=hist.device), diagonal=0
