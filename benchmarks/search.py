@@ -25,14 +25,18 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
   cache hits); half of the queries name a user (personalized search).
   ``--query-int8`` serves with int8 query vectors (``LMREC_QUERY_INT8``) and
   also reruns known-item and fusion with them; its results sit beside the
-  float32 ones.
+  float32 ones. ``--trained`` trains the model on the ratings first and
+  serves it (personal scores from the user tower) instead of the content path.
+  ``--runtime torch`` encodes single queries with PyTorch instead
+  of ONNX Runtime (``LMREC_ENCODER_RUNTIME``), for the comparison; those
+  results sit beside the others too.
 
 Writes ``benchmarks/results/search.json`` and ``.md`` (or into ``--results``), keeping
 the sections not rerun; each section records the command that produced it and the
 latency section the machine's load average.
 
 Usage: ``.venv/bin/python benchmarks/search.py [--only p4,known,fusion,lexical100k,latency]
-[--quick] [--query-int8] [--workers N]``
+[--quick] [--query-int8] [--runtime auto|onnx|torch] [--trained] [--workers N]``
 """
 
 from __future__ import annotations
@@ -391,7 +395,13 @@ def _lua_list(name: str, values: list[str]) -> str:
 
 
 def bench_latency(
-    ds: Any, seconds: int, connections: list[int], workers: int, query_int8: bool
+    ds: Any,
+    seconds: int,
+    connections: list[int],
+    workers: int,
+    query_int8: bool,
+    runtime: str,
+    trained: bool,
 ) -> dict:
     """Search latency over HTTP with ``wrk`` at each connection count, cold and warm queries."""
     rng = random.Random(0)
@@ -406,10 +416,16 @@ def bench_latency(
             step = eng.settings.max_events_per_request
             for i in range(0, len(ds.events), step):
                 eng.ingest(ds.events[i : i + step])
+            model = eng.train(progress=False).version if trained else None
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         # No thread variables here: ``lmrec serve`` pins its own threads, as in production.
-        env = dict(os.environ, LMREC_DEVICE="cpu", LMREC_QUERY_INT8="1" if query_int8 else "0")
+        env = dict(
+            os.environ,
+            LMREC_DEVICE="cpu",
+            LMREC_QUERY_INT8="1" if query_int8 else "0",
+            LMREC_ENCODER_RUNTIME=runtime,
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "lmrec", "serve", "--data-dir", str(data),
              "--port", str(port), "--workers", str(workers)],
@@ -448,7 +464,9 @@ def bench_latency(
         "connections": connections,
         "seconds": seconds,
         "server": f"lmrec serve ({workers} worker{'s' if workers > 1 else ''}), "
-        f"LMREC_DEVICE=cpu, query vectors {'int8' if query_int8 else 'float32'}",
+        f"LMREC_DEVICE=cpu, query vectors {'int8' if query_int8 else 'float32'}, "
+        f"LMREC_ENCODER_RUNTIME={runtime}, "
+        + (f"trained model {model} serving" if model else "content path (no trained model)"),
         "load_average": {"before": load_before, "after": load_after},
         "cpus": os.cpu_count(),
         "cold_unique_queries": cold,
@@ -470,6 +488,10 @@ def _variant(key: str) -> str:
     parts = []
     if "_int8" in key:
         parts.append("int8 query vectors")
+    if "_trained" in key:
+        parts.append("trained model")
+    if "_torch" in key:
+        parts.append("queries encoded by PyTorch")
     if "_w" in key:
         parts.append(f"{key.rsplit('_w', 1)[1]} workers")
     return f" — {', '.join(parts)}" if parts else ""
@@ -575,6 +597,18 @@ def main() -> None:
         help="encode queries with the int8 encoder copy (LMREC_QUERY_INT8) in known, fusion "
         "and latency; their results are kept beside the float32 ones",
     )
+    ap.add_argument(
+        "--trained",
+        action="store_true",
+        help="latency: train the model first and serve it (kept beside content-path results)",
+    )
+    ap.add_argument(
+        "--runtime",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="what encodes single queries (LMREC_ENCODER_RUNTIME); non-auto results are kept "
+        "beside the others",
+    )
     ap.add_argument("--large", type=int, default=100_000, help="catalog size for lexical100k")
     ap.add_argument("--samples", type=int, default=100, help="new items timed by lexical100k")
     ap.add_argument(
@@ -591,16 +625,22 @@ def main() -> None:
         "encoder": ENCODER,
     }
     out_json = args.results / "search.json"
-    q8 = "_int8" if args.query_int8 else ""
+    q8 = ("_int8" if args.query_int8 else "") + (
+        f"_{args.runtime}" if args.runtime != "auto" else ""
+    )
     keys = {
         "p4": "p4",
         "known": f"known_item{q8}",
         "fusion": f"fusion{q8}",
         "lexical100k": "lexical_100k",
-        "latency": f"latency{q8}" + (f"_w{args.workers}" if args.workers != 1 else ""),
+        "latency": f"latency{q8}"
+        + ("_trained" if args.trained else "")
+        + (f"_w{args.workers}" if args.workers != 1 else ""),
     }
     if parts & {"p4", "known", "fusion"}:
-        encoder = load_encoder(ENCODER, device="cpu", query_int8=args.query_int8)
+        encoder = load_encoder(
+            ENCODER, device="cpu", query_int8=args.query_int8, runtime=args.runtime
+        )
         texts = [item_text(it) for it in ds.items]
         vecs = cached_vectors(texts, encoder, Settings().cache_dir / "bench-vectors")
         if "p4" in parts:
@@ -613,7 +653,9 @@ def main() -> None:
         res["lexical_100k"] = bench_lexical_100k(ds, args.large, args.samples)
     if "latency" in parts:
         conns = [int(c) for c in args.connections.split(",")]
-        res[keys["latency"]] = bench_latency(ds, args.seconds, conns, args.workers, args.query_int8)
+        res[keys["latency"]] = bench_latency(
+            ds, args.seconds, conns, args.workers, args.query_int8, args.runtime, args.trained
+        )
     commands = {keys[p]: command for p in parts if p in keys}
     args.results.mkdir(parents=True, exist_ok=True)
     if out_json.exists():  # keep parts not rerun (read now: another run may have written)

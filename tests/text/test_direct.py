@@ -89,7 +89,7 @@ def test_other_model_shapes_fall_back_to_encode(real_encoder) -> None:  # type: 
 
 
 def test_single_queries_without_direct_path_use_library_encode(real_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(real_encoder, "_direct", None)
+    monkeypatch.setattr(real_encoder, "_single_path", None)
     queries = ["toy story", "Film-Noir films from the 1940s"]
     got = np.stack([real_encoder.encode([q])[0] for q in queries])
     np.testing.assert_allclose(got, _library_encode(real_encoder, queries), rtol=0, atol=1e-6)

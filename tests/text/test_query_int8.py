@@ -12,10 +12,11 @@ from lmrec.text import SentenceEncoder, load_encoder
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def int8_encoder() -> SentenceEncoder:
-    enc = load_encoder(device="cpu", query_int8=True)
-    assert isinstance(enc, SentenceEncoder)
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def int8_encoder(request) -> SentenceEncoder:  # type: ignore[no-untyped-def]
+    """The int8 query path of each runtime: ONNX Runtime's graph and PyTorch's copy."""
+    enc = load_encoder(device="cpu", query_int8=True, runtime=request.param)
+    assert isinstance(enc, SentenceEncoder) and enc.runtime == request.param
     return enc
 
 

@@ -168,6 +168,7 @@ class Engine:
                 batch_size=settings.encode_batch_size,
                 query_int8=settings.query_int8,
                 parallel_passes=settings.encode_parallel_passes,
+                runtime=settings.encoder_runtime,
             )
         return cls(settings, store, encoder)
 

@@ -92,7 +92,7 @@ class DirectForward:
             return None
         if direct is None:
             return None
-        probes = [*_PROBES, " ".join(["word"] * (direct._max_length + 16))]
+        probes = direct.probe_texts()
         expected = model.encode(probes, convert_to_numpy=True, normalize_embeddings=True)
         got = np.concatenate([direct(probes[:2]), *(direct([p]) for p in probes[2:])])
         if got.shape != expected.shape or float(np.abs(got - expected).max()) > TOLERANCE:
@@ -133,6 +133,22 @@ class DirectForward:
             tokenizer_lock=self._tokenizer_lock,
         )
 
+    def probe_texts(self) -> list[str]:
+        """Texts a path is checked on before it is trusted: short, padded, non-Latin, over-long."""
+        return [*_PROBES, " ".join(["word"] * (self._max_length + 16))]
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The transformer's inputs for ``texts`` (one padded batch), on the model's device."""
+        with self._tokenizer_lock:
+            batch = self._tokenizer(
+                list(texts),
+                padding=True,
+                truncation="longest_first",
+                max_length=self._max_length,
+                return_tensors="pt",
+            )
+        return {k: v.to(self._device) for k, v in batch.items()}
+
     @property
     def transformer(self) -> Any:
         """The Hugging Face model this path calls."""
@@ -142,15 +158,7 @@ class DirectForward:
         """L2-normalized vectors ``(len(texts), dim)`` of non-empty texts (one padded batch)."""
         import torch
 
-        with self._tokenizer_lock:
-            batch = self._tokenizer(
-                list(texts),
-                padding=True,
-                truncation="longest_first",
-                max_length=self._max_length,
-                return_tensors="pt",
-            )
-        batch = {k: v.to(self._device) for k, v in batch.items()}
+        batch = self.tokenize(texts)
         with torch.inference_mode():
             hidden = self._transformer(**batch, return_dict=True).last_hidden_state
             if self._pooling == "cls":
