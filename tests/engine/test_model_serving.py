@@ -106,7 +106,7 @@ def test_an_enabled_ranker_reorders_the_models_shortlist(trained: Engine) -> Non
     ranker = serving.model.net.rerank
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     before = trained.recommend("fan", k=5)
-    assert serving.shortlist == (serving.model.config.rerank_shortlist if ranker.enabled else 0)
+    assert serving.shortlist == (serving.model.config.rerank_shortlist if ranker.active else 0)
     saved = {k: v.clone() for k, v in ranker.state_dict().items()}
     try:
         with torch.no_grad():  # a ranker that prefers the items retrieval likes least
@@ -127,3 +127,33 @@ def test_an_enabled_ranker_reorders_the_models_shortlist(trained: Engine) -> Non
     # the first stage alone still gives the old answer
     assert trained.recommend("fan", k=5).ids == before.ids
     assert np.isfinite(after.scores).all()
+
+
+def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
+    serving = trained._serving
+    assert serving is not None
+    rr = serving.model.net.rerank
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    trained.ingest([Event(user="other", kind=EventKind.CLICK, item="3", ts=1e9)])
+    before = trained.recommend("fan", k=3)
+    other_before = trained.recommend("other", k=10)
+    pos = serving.item_pos
+    target = next(i for i in serving.model.item_ids if i not in {*before.ids, "2", "3"})
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    try:
+        # Having item "2" makes `target` likely; nothing else carries weight.
+        rr.co_sources.fill_(-1)
+        rr.co_weights.zero_()
+        rr.co_sources[pos[target], 0] = pos["2"]
+        rr.co_weights[pos[target], 0] = 1.0
+        rr.co_mix.fill_(1.0)
+        rr.enabled.fill_(False)
+        assert serving.shortlist == serving.model.config.rerank_shortlist
+        fan = trained.recommend("fan", k=3)
+        other = trained.recommend("other", k=10)
+    finally:
+        rr.load_state_dict(saved)
+    assert fan.ids[0] == target and set(fan.sources) == {"model"}
+    assert "2" not in fan.ids
+    # A user without item "2" gets no lift from it: the same order as before.
+    assert other.ids == other_before.ids

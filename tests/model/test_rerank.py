@@ -110,6 +110,15 @@ def test_a_checkpoint_without_a_ranker_loads_with_it_off(
     )
     loaded = load_checkpoint(path, device="cpu")
     assert not bool(loaded.net.rerank.enabled)
+    assert not loaded.net.rerank.active  # nor item-to-item mixing
+
+
+def test_checkpoints_keep_the_item_to_item_weights(tmp_path: Path, trained: TrainedModel) -> None:
+    rr = trained.net.rerank
+    assert (rr.co_sources >= 0).any()  # fitted at training time
+    loaded = load_checkpoint(save_checkpoint(trained, tmp_path / "ck"), device="cpu").net.rerank
+    for name in ("co_sources", "co_weights", "co_mix", "co_decay"):
+        torch.testing.assert_close(getattr(loaded, name), getattr(rr, name))
 
 
 def test_shortlisted_items_rank_above_the_rest_in_the_harness(
@@ -118,15 +127,18 @@ def test_shortlisted_items_rank_above_the_rest_in_the_harness(
     s = synthetic
     ranker = LmrecRanker(trained.config)
     ranker._model, ranker._seqs = trained, UserSequences.of(s.train)
-    was, config = bool(trained.net.rerank.enabled), trained.config
-    trained.net.rerank.enabled.fill_(True)
+    rr = trained.net.rerank
+    was, mix, config = bool(rr.enabled), float(rr.co_mix), trained.config
+    rr.enabled.fill_(True)
     trained.config = config.replace(rerank_shortlist=5)
     try:
         scores = ranker.score(s.test_users, s.test_histories)
-        trained.net.rerank.enabled.fill_(False)
+        rr.enabled.fill_(False)
+        rr.co_mix.fill_(0.0)
         plain = ranker.score(s.test_users, s.test_histories)
     finally:
-        trained.net.rerank.enabled.fill_(was)
+        rr.enabled.fill_(was)
+        rr.co_mix.fill_(mix)
         trained.config = config
     for j, h in enumerate(s.test_histories):
         plain[j, h] = -np.inf

@@ -411,12 +411,14 @@ class Engine:
         # look makes this state newer than ``stamp``, never older.
         stamp = Stamp(stamp.model, stamp.catalog, stored[-1].seq if stored else 0, profile)
         events = [se.event for se in stored]
+        personal, history = self._personal(user, events, serving=serving, profile=profile)
         state = UserState(
             stamp=stamp,
             # Interned: every user's set then shares one string per item.
             consumed=frozenset(map(sys.intern, self._consumed(user, events))),
             negatives=tuple(self._negatives(user, events)),
-            personal=self._personal(user, events, serving=serving, profile=profile),
+            personal=personal,
+            history=history,
         )
         self._user_states.put(user, state)
         return state
@@ -440,8 +442,9 @@ class Engine:
         *,
         serving: ModelServing | None,
         profile: str,
-    ) -> tuple[VectorIndex, Vector] | None:
-        """The index to score against and the user's vector in its space, from one model state.
+    ) -> tuple[tuple[VectorIndex, Vector] | None, npt.NDArray[np.int64] | None]:
+        """The index to score against and the user's vector in its space, from one model
+        state; and the history the model read, as model item indices (None: no model).
 
         Args:
             user: The user.
@@ -452,12 +455,12 @@ class Engine:
         if serving is None:
             n = self.settings.history_size
             vec = profile_vector(events[-n:], self._event_vector, self.settings)
-            return None if vec is None else (self._index, vec)
+            return (None if vec is None else (self._index, vec)), None
         n = serving.model.config.max_len
         history = serving.history(events[-n:], self._event_vector)
         pvec = self._text_vectors([profile])[0] if profile else None
         uvec = serving.user_vector(user, history, pvec)
-        return None if uvec is None else (serving.index, uvec)
+        return (None if uvec is None else (serving.index, uvec)), history.items
 
     def _profile_vector(self, user: str) -> Vector | None:
         """LM vector of the user's profile text (``age 24, technician, M``), if any."""
@@ -623,7 +626,7 @@ class Engine:
                 fetch = max(fetch, serving.shortlist)
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
             if serving is not None:
-                hits = serving.rerank(vec, hits)
+                hits = serving.rerank(vec, hits, state.history)
             if negatives:
                 hits = self._penalize(hits, negatives)
             hits = hits[:k]

@@ -95,14 +95,20 @@ class ModelServing:
     @property
     def shortlist(self) -> int:
         """How many retrieval hits the second-stage ranker re-scores (0 = it is off)."""
-        if not bool(self.model.net.rerank.enabled):
+        if not self.model.net.rerank.active:
             return 0
         return self.model.config.rerank_shortlist
 
     def rerank(
-        self, user_vector: Vector, hits: Sequence[tuple[str, float]]
+        self,
+        user_vector: Vector,
+        hits: Sequence[tuple[str, float]],
+        history: npt.NDArray[np.int64] | None = None,
     ) -> list[tuple[str, float]]:
-        """Re-score retrieval ``hits`` with the model's shortlist ranker, best first.
+        """Re-score retrieval ``hits`` with the model's second stage, best first.
+
+        ``history`` (the model item indices the user tower read, oldest first)
+        lets the second stage mix in item-to-item scores when the model has them.
 
         Items added after training have no ID in the model; the ranker then sees
         their text-built vector and a zero count, as in training for rare items.
@@ -122,6 +128,7 @@ class ModelServing:
             np.asarray(user_vector, dtype=np.float32)[None, :],
             pos[None, :],
             np.stack(vecs)[None, :, :],
+            None if history is None else [history],
         )[0]
         order = np.argsort(-scores, kind="stable")
         return [(ids[j], float(scores[j])) for j in order]

@@ -59,6 +59,10 @@ class UserState:
     """Items recently disliked or skipped, most recent last."""
     personal: tuple[VectorIndex, Vector] | None
     """The index to score against and the user's vector in its space (None: cold start)."""
+    history: npt.NDArray[np.int64] | None = None
+    """The events the model read, as its item indices, oldest first (``-1``: an item
+    it does not know); the second stage scores candidates against them. None
+    without a trained model."""
 
 
 class UserStateCache:

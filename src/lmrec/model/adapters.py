@@ -104,8 +104,9 @@ class LmrecRanker(_Fitted):
     def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
         """Scores ``(len(users), n_items)`` from each user's history (oldest first).
 
-        With an enabled shortlist ranker, the top ``rerank_shortlist`` retrieval
-        items of each row are re-scored by it and placed above the rest, which
+        With an active second stage (a shortlist ranker that proved itself, or
+        item-to-item mixing), the top ``rerank_shortlist`` retrieval items of each
+        row are re-scored by it and placed above the rest, which
         keep their retrieval order: the same two stages serving runs.
         """
         gaps, values = self._context(users, histories)
@@ -113,11 +114,11 @@ class LmrecRanker(_Fitted):
         vecs = model.user_vectors(users, histories, gaps=gaps, values=values)
         scores = model.score_vectors(vecs)
         ranker = model.net.rerank
-        if not bool(ranker.enabled) or model.config.rerank_shortlist <= 0:
+        if not ranker.active or model.config.rerank_shortlist <= 0:
             return scores
         short = shortlists(scores, histories, model.config.rerank_shortlist)
         catalog = model.catalog_vectors()
-        second = rerank_scores(ranker, vecs, short, catalog[short])
+        second = rerank_scores(ranker, vecs, short, catalog[short], histories)
         top = scores.max(axis=1, keepdims=True)
         lifted = second - second.min(axis=1, keepdims=True) + top + 1.0
         np.put_along_axis(scores, short, lifted, axis=1)

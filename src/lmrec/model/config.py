@@ -105,6 +105,13 @@ class ModelConfig(_SavedConfig):
     """AdamW learning rate of the ranker."""
     rerank_weight_decay: float = 0.05
     """AdamW weight decay of the ranker (strong: it learns from one case per user)."""
+    co_neighbours: int = 30
+    """Item-to-item weights kept per item for the second stage (0 = none); see
+    :mod:`lmrec.model.cooccurrence`. Catalogs over its ``MAX_ITEMS`` train without."""
+    co_l2: float = 100.0
+    """Ridge penalty of the item-to-item (EASE) weights."""
+    co_decay: float = 0.9
+    """Recency weight per step back in the history for item-to-item scores."""
     max_epochs: int = 200
     """Upper bound on epochs; early stopping usually ends sooner."""
     patience: int = 6

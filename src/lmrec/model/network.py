@@ -43,7 +43,9 @@ class LmrecNet(nn.Module):
         self.items = ItemTower(n_items, text_dim, cfg)
         self.users = UserTower(n_users, text_dim, cfg)
         self.rating = RatingHead(n_users, n_items, cfg.dim, text_dim, cfg.dropout)
-        self.rerank = ShortlistRanker(cfg.dim, n_items, cfg.rerank_hidden, cfg.dropout)
+        self.rerank = ShortlistRanker(
+            cfg.dim, n_items, cfg.rerank_hidden, cfg.dropout, cfg.co_neighbours
+        )
         with torch.no_grad():
             # Items without an ID keep i0 = 0 for good: the masks stop gradients and
             # decoupled weight decay keeps zero at zero.

@@ -11,6 +11,10 @@ its scores there look like scores at serving time. With a few hundred cases a
 ranker can easily overfit, so it is judged by two-fold cross-fitting on those
 cases, against retrieval alone, and switched on only if it ranks the held-out
 halves better. The verdict and both figures are saved with the model.
+
+The shortlist may then be mixed with item-to-item scores of the user's history
+(:mod:`lmrec.model.cooccurrence`); their weights live in this module's buffers
+so that they are saved, loaded and swapped with the rest of the model.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from lmrec.model.cooccurrence import MixFit, item_item_scores, mix_scores
 from lmrec.model.ranker import PairMLP
 
 IntArray = npt.NDArray[np.int64]
@@ -45,8 +50,14 @@ class ShortlistRanker(nn.Module):
 
     enabled: Tensor
     log_count: Tensor
+    co_sources: Tensor
+    co_weights: Tensor
+    co_mix: Tensor
+    co_decay: Tensor
 
-    def __init__(self, dim: int, n_items: int, hidden: int, dropout: float) -> None:
+    def __init__(
+        self, dim: int, n_items: int, hidden: int, dropout: float, neighbours: int = 0
+    ) -> None:
         super().__init__()
         self.mlp = PairMLP(dim, N_FEATURES, hidden, dropout)
         last = self.mlp.net[-1]
@@ -55,6 +66,16 @@ class ShortlistRanker(nn.Module):
         nn.init.zeros_(last.bias)
         self.register_buffer("enabled", torch.zeros((), dtype=torch.bool))
         self.register_buffer("log_count", torch.zeros(n_items))
+        # Item-to-item weights (see lmrec.model.cooccurrence); co_mix 0 = not used.
+        self.register_buffer("co_sources", torch.full((n_items, neighbours), -1))
+        self.register_buffer("co_weights", torch.zeros(n_items, neighbours))
+        self.register_buffer("co_mix", torch.zeros(()))
+        self.register_buffer("co_decay", torch.ones(()))
+
+    @property
+    def active(self) -> bool:
+        """Whether the second stage changes anything: a trained ranker, or mixing."""
+        return bool(self.enabled) or float(self.co_mix) > 0
 
     def forward(self, u: Tensor, items: Tensor, vecs: Tensor) -> Tensor:
         """Scores ``(n, S)`` of shortlist ``items`` (``-1`` = not in the model catalog).
@@ -84,6 +105,8 @@ class RerankFit:
     retrieval_ndcg10: float
     reranked_ndcg10: float
     epochs: int
+    item_mix: MixFit | None = None
+    """The item-to-item mix chosen after the ranker (None: not fitted)."""
 
 
 def shortlists(
@@ -232,8 +255,9 @@ def rerank_scores(
     user_vectors: npt.NDArray[np.float32],
     items: IntArray,
     item_vectors: npt.NDArray[np.float32],
+    histories: Sequence[IntArray] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Second-stage scores ``(n, S)`` of each row's shortlist (retrieval scores if disabled).
+    """Second-stage scores ``(n, S)`` of each row's shortlist (retrieval scores if inactive).
 
     Args:
         ranker: The model's ranker (``net.rerank``).
@@ -241,6 +265,9 @@ def rerank_scores(
         items: Model item index of each candidate ``(n, S)``; ``-1`` for an item
             the model does not know (added after training).
         item_vectors: Each candidate's retrieval vector ``(n, S, dim)``.
+        histories: Each row's history as model item indices, oldest first
+            (``-1`` = unknown); with it, item-to-item scores are mixed in when
+            the model learned to (``co_mix > 0``).
     """
     dev = ranker.log_count.device
     u = torch.as_tensor(np.asarray(user_vectors, dtype=np.float32), device=dev)
@@ -248,5 +275,17 @@ def rerank_scores(
     idx = torch.as_tensor(np.asarray(items, dtype=np.int64), device=dev)
     with torch.inference_mode():
         if not bool(ranker.enabled):
-            return (vecs * u.unsqueeze(1)).sum(-1).cpu().numpy()  # type: ignore[no-any-return]
-        return ranker(u, idx, vecs).cpu().numpy()  # type: ignore[no-any-return]
+            scores = (vecs * u.unsqueeze(1)).sum(-1).cpu().numpy()
+        else:
+            scores = ranker(u, idx, vecs).cpu().numpy()
+    mix = float(ranker.co_mix)
+    if mix <= 0 or histories is None:
+        return scores  # type: ignore[no-any-return]
+    co = item_item_scores(
+        ranker.co_sources.cpu().numpy(),
+        ranker.co_weights.cpu().numpy(),
+        float(ranker.co_decay),
+        histories,
+        np.asarray(items, dtype=np.int64),
+    )
+    return mix_scores(scores, co, mix)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -27,10 +27,11 @@ from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
 from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig
+from lmrec.model.cooccurrence import MAX_ITEMS, MixFit, choose_mix, fit_item_item, item_item_scores
 from lmrec.model.history import UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
-from lmrec.model.rerank import RerankFit, ShortlistRanker, fit_ranker, shortlists
+from lmrec.model.rerank import RerankFit, ShortlistRanker, fit_ranker, rerank_scores, shortlists
 from lmrec.model.scoring import EpochLog, TrainedModel
 from lmrec.model.towers import gap_buckets, value_buckets
 from lmrec.text import resolve_device
@@ -282,7 +283,7 @@ def train_model(
     # Cold-start ranking (cold_mask) has no shortlist: every cold item is a candidate.
     wants = cfg.rerank_shortlist > 0 and cfg.next_item_weight > 0 and cold_mask is None
     if valid is not None and wants:
-        rerank = _fit_rerank(net, model, valid, seqs, cfg, counts)
+        rerank = _fit_rerank(net, model, valid, seqs, cfg, interactions)
     trained = TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids, log)
     trained.rerank = rerank
     return trained
@@ -294,12 +295,17 @@ def _fit_rerank(
     valid: ValidationSplit,
     seqs: UserSequences,
     cfg: ModelConfig,
-    counts: npt.NDArray[np.int64],
+    interactions: Interactions,
 ) -> RerankFit:
-    """Train the shortlist ranker on the validation cases (see :mod:`lmrec.model.rerank`)."""
+    """Fit the second stage on the validation cases: the shortlist ranker (see
+    :mod:`lmrec.model.rerank`), then the item-to-item mix (see
+    :mod:`lmrec.model.cooccurrence`)."""
     model.refresh()
     dev = net.item_text.device
-    net.rerank = ShortlistRanker(cfg.dim, net.n_items, cfg.rerank_hidden, cfg.dropout).to(dev)
+    counts = np.bincount(interactions.item, minlength=interactions.n_items)
+    net.rerank = ShortlistRanker(
+        cfg.dim, net.n_items, cfg.rerank_hidden, cfg.dropout, cfg.co_neighbours
+    ).to(dev)
     net.rerank.log_count.copy_(torch.from_numpy(np.log1p(counts).astype(np.float32)))
     hist = list(valid.histories)
     gaps, values = seqs.context_for(valid.users, hist)
@@ -319,6 +325,43 @@ def _fit_rerank(
         seed=cfg.seed,
     )
     net.eval()
+    if cfg.co_neighbours > 0 and net.n_items <= MAX_ITEMS:
+        mix = _fit_item_mix(net.rerank, vecs, short, catalog, valid, cfg, interactions)
+        fit = replace(fit, item_mix=mix)
+    return fit
+
+
+def _fit_item_mix(
+    ranker: ShortlistRanker,
+    vecs: Vectors,
+    short: IntArray,
+    catalog: Tensor,
+    valid: ValidationSplit,
+    cfg: ModelConfig,
+    interactions: Interactions,
+) -> MixFit:
+    """Item-to-item weights from the training events, mixed in if validation says so."""
+    sources, weights = fit_item_item(
+        interactions.user,
+        interactions.item,
+        interactions.n_items,
+        l2=cfg.co_l2,
+        neighbours=cfg.co_neighbours,
+    )
+    dev = ranker.co_sources.device
+    ranker.co_sources.copy_(torch.from_numpy(sources).to(dev))
+    ranker.co_weights.copy_(torch.from_numpy(weights).to(dev))
+    ranker.co_decay.fill_(cfg.co_decay)
+    hist = list(valid.histories)
+    stage_two = rerank_scores(
+        ranker, vecs, short, catalog[torch.as_tensor(short, device=dev)].cpu().numpy()
+    )
+    co = item_item_scores(sources, weights, cfg.co_decay, hist, short)
+    targets = np.asarray(valid.items, dtype=np.int64)
+    hit = short == targets[:, None]
+    positions = np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
+    fit = choose_mix(stage_two, co, positions, cfg.seed)
+    ranker.co_mix.fill_(fit.mix)
     return fit
 
 

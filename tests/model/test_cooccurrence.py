@@ -1,0 +1,107 @@
+"""Item-to-item weights: EASE's closed form, pruned; history scores; the validation-chosen mix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.model.cooccurrence import (
+    MIX_GRID,
+    choose_mix,
+    fit_item_item,
+    item_item_scores,
+    mix_scores,
+    standardize,
+)
+
+
+def _events(n_users: int, n_items: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n_users, n_items)) < 0.3
+    users, items = np.nonzero(x)
+    return users.astype(np.int64), items.astype(np.int64)
+
+
+def _ease(users: np.ndarray, items: np.ndarray, n_items: int, l2: float) -> np.ndarray:
+    x = np.zeros((users.max() + 1, n_items))
+    x[users, items] = 1.0
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(n_items))
+    b = -p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+def test_unpruned_weights_are_eases_closed_form() -> None:
+    users, items = _events(40, 12, 0)
+    # Repeated events count once, as in EASE's binary matrix.
+    users2, items2 = np.concatenate([users, users[:10]]), np.concatenate([items, items[:10]])
+    sources, weights = fit_item_item(users2, items2, 12, l2=5.0, neighbours=11)
+    dense = np.zeros((12, 12))
+    for j in range(12):
+        for s, w in zip(sources[j], weights[j], strict=True):
+            if s >= 0:
+                dense[s, j] = w
+    np.testing.assert_allclose(dense, _ease(users, items, 12, 5.0), atol=1e-6)
+
+
+def test_pruning_keeps_the_largest_weights_into_each_item() -> None:
+    users, items = _events(60, 15, 1)
+    full = _ease(users, items, 15, 2.0)
+    sources, weights = fit_item_item(users, items, 15, l2=2.0, neighbours=3)
+    for j in range(15):
+        expected = set(np.argsort(-np.abs(full[:, j]))[:3].tolist())
+        assert set(sources[j].tolist()) == expected
+        np.testing.assert_allclose(weights[j], full[sources[j], j], atol=1e-6)
+
+
+def test_history_scores_are_decayed_sums_of_weights() -> None:
+    users, items = _events(50, 10, 2)
+    full = _ease(users, items, 10, 1.0)
+    sources, weights = fit_item_item(users, items, 10, l2=1.0, neighbours=9)
+    history = np.array([3, -1, 7, 1])  # -1: an item the model does not know
+    candidates = np.array([[0, 2, 5, -1]])
+    got = item_item_scores(sources, weights, 0.5, [history], candidates)
+    have = np.zeros(10)
+    have[3], have[7], have[1] = 0.5**3, 0.5**1, 1.0
+    expected = have @ full
+    np.testing.assert_allclose(got[0, :3], expected[[0, 2, 5]], atol=1e-5)
+    assert got[0, 3] == 0.0
+    empty = item_item_scores(sources, weights, 0.5, [np.array([-1])], candidates)
+    assert not empty.any()
+
+
+def test_standardize_and_mix() -> None:
+    s = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], dtype=np.float32)
+    z = standardize(s)
+    np.testing.assert_allclose(z[0], (s[0] - 2.0) / s[0].std(), atol=1e-6)
+    assert not z[1].any()
+    assert mix_scores(s, s[::-1], 0.0) is s
+    np.testing.assert_allclose(mix_scores(s, s, 1.0), 2 * z, atol=1e-6)
+
+
+def test_a_helpful_signal_is_mixed_in_and_noise_is_not() -> None:
+    rng = np.random.default_rng(3)
+    n, size = 400, 30
+    stage_two = rng.standard_normal((n, size)).astype(np.float32)
+    positions = rng.integers(0, size, n)
+    helpful = rng.standard_normal((n, size)).astype(np.float32)
+    helpful[np.arange(n), positions] += 3.0  # the target stands out
+    fit = choose_mix(stage_two, helpful, positions, seed=0)
+    assert fit.mix > 0 and fit.mix in MIX_GRID
+    assert fit.with_ndcg10 > fit.without_ndcg10 + 0.1
+    noise = rng.standard_normal((n, size)).astype(np.float32)
+    stage_two[np.arange(n), positions] += 3.0  # stage two already finds them
+    assert choose_mix(stage_two, noise, positions, seed=0).mix == 0.0
+
+
+def test_too_large_catalogs_are_refused() -> None:
+    from lmrec.model import cooccurrence
+
+    with pytest.raises(ValueError, match="item-to-item limit"):
+        fit_item_item(
+            np.zeros(1, dtype=np.int64),
+            np.zeros(1, dtype=np.int64),
+            cooccurrence.MAX_ITEMS + 1,
+            l2=1.0,
+            neighbours=5,
+        )
