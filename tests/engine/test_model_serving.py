@@ -39,6 +39,7 @@ def test_train_registers_activates_and_serves(trained: Engine) -> None:
     assert [m.version for m in models] == [version] and models[0].active
     assert "valid_ndcg10" in models[0].metrics
     assert {"rerank_enabled", "rerank_valid_ndcg10"} <= set(models[0].metrics)
+    assert {"rerank_item_mix", "item_mix_valid_ndcg10"} <= set(models[0].metrics)
     assert Path(models[0].path, "config.json").is_file()
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     recs = trained.recommend("fan", k=3)

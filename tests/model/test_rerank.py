@@ -85,6 +85,8 @@ def test_training_records_the_verdict_and_checkpoints_keep_the_ranker(
         ranker = LmrecRanker(trained.config)
         ranker._model, ranker._seqs = trained, UserSequences.of(synthetic.train)
         assert ranker.params["ranker"] == ("on" if fit.enabled else "off")
+        assert fit.item_mix is not None
+        assert ranker.params["item mix"] == fit.item_mix.mix == float(trained.net.rerank.co_mix)
         assert ranker.params["epochs"] == len(trained.log)
         again = LmrecRanker(trained.config)
         again._model, again._seqs = loaded, UserSequences.of(synthetic.train)

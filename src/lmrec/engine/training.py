@@ -171,6 +171,16 @@ def register(
                 "retrieval_valid_ndcg10": model.rerank.retrieval_ndcg10,
             }
         )
+        mix = model.rerank.item_mix
+        if mix is not None:
+            # The item-to-item mix and the cross-fitted validation figures behind it.
+            metrics.update(
+                {
+                    "rerank_item_mix": mix.mix,
+                    "item_mix_valid_ndcg10": mix.with_ndcg10,
+                    "no_item_mix_valid_ndcg10": mix.without_ndcg10,
+                }
+            )
     metrics.update(extra_metrics or {})
     record = ModelVersion(
         version=version,

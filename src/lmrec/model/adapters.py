@@ -51,7 +51,8 @@ class _Fitted:
 
     @property
     def params(self) -> dict[str, object]:
-        """What training settled on, for the report: epochs run and the ranker's verdict."""
+        """What training settled on, for the report: epochs run, the ranker's verdict and the
+        item-to-item mix."""
         if self._model is None:
             return {}
         out: dict[str, object] = {"epochs": len(self._model.log)}
@@ -59,6 +60,10 @@ class _Fitted:
         if fit is not None:
             out["ranker"] = "on" if fit.enabled else "off"
             out["ranker valid NDCG@10"] = f"{fit.retrieval_ndcg10:.4f} -> {fit.reranked_ndcg10:.4f}"
+            if fit.item_mix is not None:
+                m = fit.item_mix
+                out["item mix"] = m.mix
+                out["item mix valid NDCG@10"] = f"{m.without_ndcg10:.4f} -> {m.with_ndcg10:.4f}"
         return out
 
     def fit(self, train: Interactions, ctx: FitContext) -> None:

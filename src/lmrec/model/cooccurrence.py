@@ -42,7 +42,7 @@ FloatMatrix = npt.NDArray[np.float32]
 MAX_ITEMS = 5_000
 
 #: Mixing weights tried on the validation cases (0 = off).
-MIX_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+MIX_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def fit_item_item(

@@ -147,7 +147,7 @@ def fit_ranker(
         weight_decay: AdamW weight decay (strong: few cases).
         seed: Seed of the fold split and of training.
     """
-    pos = _target_positions(short, targets)
+    pos = target_positions(short, targets)
     inside = np.flatnonzero(pos >= 0)
     n = len(targets)
     base_case = _case_ndcg(np.where(pos >= 0, pos, 10**9))
@@ -182,7 +182,8 @@ def fit_ranker(
     return RerankFit(enabled, n, base, reranked, best_epochs)
 
 
-def _target_positions(short: IntArray, targets: IntArray) -> IntArray:
+def target_positions(short: IntArray, targets: IntArray) -> IntArray:
+    """Where each case's target sits in its shortlist (``-1``: not in it)."""
     hit = short == targets[:, None]
     return np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
 

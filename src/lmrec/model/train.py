@@ -31,7 +31,14 @@ from lmrec.model.cooccurrence import MAX_ITEMS, MixFit, choose_mix, fit_item_ite
 from lmrec.model.history import UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
-from lmrec.model.rerank import RerankFit, ShortlistRanker, fit_ranker, rerank_scores, shortlists
+from lmrec.model.rerank import (
+    RerankFit,
+    ShortlistRanker,
+    fit_ranker,
+    rerank_scores,
+    shortlists,
+    target_positions,
+)
 from lmrec.model.scoring import EpochLog, TrainedModel
 from lmrec.model.towers import gap_buckets, value_buckets
 from lmrec.text import resolve_device
@@ -341,9 +348,10 @@ def _fit_item_mix(
     interactions: Interactions,
 ) -> MixFit:
     """Item-to-item weights from the training events, mixed in if validation says so."""
+    liked = interactions.weight > 0  # a dislike or a skip is not co-occurrence
     sources, weights = fit_item_item(
-        interactions.user,
-        interactions.item,
+        interactions.user[liked],
+        interactions.item[liked],
         interactions.n_items,
         l2=cfg.co_l2,
         neighbours=cfg.co_neighbours,
@@ -357,9 +365,7 @@ def _fit_item_mix(
         ranker, vecs, short, catalog[torch.as_tensor(short, device=dev)].cpu().numpy()
     )
     co = item_item_scores(sources, weights, cfg.co_decay, hist, short)
-    targets = np.asarray(valid.items, dtype=np.int64)
-    hit = short == targets[:, None]
-    positions = np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
+    positions = target_positions(short, np.asarray(valid.items, dtype=np.int64))
     fit = choose_mix(stage_two, co, positions, cfg.seed)
     ranker.co_mix.fill_(fit.mix)
     return fit
