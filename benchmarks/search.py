@@ -23,9 +23,10 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
   request when the last is answered); *cold* queries are all distinct (each
   one is encoded by the model), *warm* ones repeat a set of 50 (query-embedding
   cache hits); half of the queries name a user (personalized search).
-  ``--query-int8`` serves with int8 query vectors (``LMREC_QUERY_INT8``) and
-  also reruns known-item and fusion with them; its results sit beside the
-  float32 ones. ``--trained`` trains the model on the ratings first and
+  ``--query-int8`` serves with int8 query vectors (``LMREC_QUERY_INT8``, the
+  server's default) and also reruns known-item and fusion with them; without it
+  the benchmark asks for float32 query vectors explicitly. The two sets of
+  results sit side by side. ``--trained`` trains the model on the ratings first and
   serves it (personal scores from the user tower) instead of the content path.
   ``--runtime torch`` encodes single queries with PyTorch instead
   of ONNX Runtime (``LMREC_ENCODER_RUNTIME``), for the comparison; those
