@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     ~0.99 to float32); item and profile vectors stay float32. On by default: on the
     search benchmark it changed no quality figure (fusion NDCG@10, known-item rank
     1) and took p99 at 4 concurrent clients with a trained model from 35.2 to 22.5
-    ms. Set it to false for exact float32 query vectors. See
+    ms. Set it to false for exact float32 query vectors. On CUDA, and for models
+    whose shape the direct path does not cover, queries stay float32. See
     :mod:`lmrec.text.onnx_runtime`, :mod:`lmrec.text.quantize` and the search
     benchmark."""
     item_text_fields: list[Literal["title", "text", "categories"]] = ["title", "text", "categories"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmrec.errors import ModelError
 from lmrec.settings import Settings
 from lmrec.text import SentenceEncoder, load_encoder
 
@@ -46,12 +45,13 @@ def test_without_int8_encode_query_is_encode(real_encoder) -> None:  # type: ign
     )
 
 
-def test_int8_needs_the_direct_path(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_direct_path_queries_stay_float32(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from lmrec.text.direct import DirectForward
 
     monkeypatch.setattr(DirectForward, "from_model", classmethod(lambda cls, *a, **kw: None))
-    with pytest.raises(ModelError, match="query_int8"):
-        SentenceEncoder(device="cpu", query_int8=True)
+    enc = SentenceEncoder(device="cpu", query_int8=True)  # on by default: must not refuse
+    assert enc._int8_queries is None
+    np.testing.assert_array_equal(enc.encode_query("toy story"), enc.encode(["toy story"])[0])
 
 
 def test_setting_reaches_the_engine_encoder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ vectors, which is enough to test retrieval logic without a neural network.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from lmrec.text.coalesce import Coalescer
 from lmrec.text.direct import DirectForward
 
 Vectors = npt.NDArray[np.float32]
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -78,8 +81,8 @@ class SentenceEncoder:
         batch_size: Texts per forward pass.
         query_int8: Encode single queries (:meth:`encode_query`) with an int8 copy
             of the model (ONNX Runtime's when that runtime is in use, else
-            PyTorch's, see :mod:`lmrec.text.quantize`); CPU only, and only for
-            models the direct path supports.
+            PyTorch's, see :mod:`lmrec.text.quantize`). CPU only, and only for
+            models the direct path supports; elsewhere queries stay float32.
         parallel_passes: Single-text passes that may run at the same time (see
             :mod:`lmrec.text.coalesce`); more than one needs the direct path.
         runtime: What runs single texts (queries, profile texts) on CPU:
@@ -128,10 +131,15 @@ class SentenceEncoder:
         self._lock = threading.Lock()
         self._direct = DirectForward.from_model(self._model, tokenizer_lock=self._lock)
         if query_int8 and (self._direct is None or self._device != "cpu"):
-            raise ModelError(
-                f"query_int8 needs a CPU device and a Transformer+Pooling model; "
-                f"{model!r} on {self._device} is not one"
+            # A preference, on by default: other devices and model shapes keep
+            # float32 queries rather than refusing to start.
+            log.info(
+                "query_int8 needs a CPU device and a Transformer+Pooling model; %r on %s "
+                "encodes queries in float32",
+                model,
+                self._device,
             )
+            query_int8 = False
         fast, fast_int8 = None, None
         if runtime != "torch" and self._direct is not None and self._device == "cpu":
             import torch
