@@ -276,12 +276,23 @@ def rerank_scores(
     idx = torch.as_tensor(np.asarray(items, dtype=np.int64), device=dev)
     with torch.inference_mode():
         if not bool(ranker.enabled):
-            scores = (vecs * u.unsqueeze(1)).sum(-1).cpu().numpy()
+            scores: npt.NDArray[np.float32] = (vecs * u.unsqueeze(1)).sum(-1).cpu().numpy()
         else:
             scores = ranker(u, idx, vecs).cpu().numpy()
+    return with_item_mix(ranker, scores, items, histories)
+
+
+def with_item_mix(
+    ranker: ShortlistRanker,
+    scores: npt.NDArray[np.float32],
+    items: IntArray,
+    histories: Sequence[IntArray] | None,
+) -> npt.NDArray[np.float32]:
+    """Stage-two ``scores`` ``(n, S)`` mixed with the item-to-item scores of each row's
+    history, when the model learned to mix (``co_mix > 0``); else ``scores``."""
     mix = float(ranker.co_mix)
     if mix <= 0 or histories is None:
-        return scores  # type: ignore[no-any-return]
+        return scores
     co = item_item_scores(
         ranker.co_sources.cpu().numpy(),
         ranker.co_weights.cpu().numpy(),
