@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmrec.model.cooccurrence import (
-    MIX_GRID,
-    choose_mix,
-    fit_item_item,
-    item_item_scores,
-    mix_scores,
-    standardize,
-)
+from lmrec.model.cooccurrence import fit_item_item, item_item_scores, mix_scores, standardize
+from lmrec.model.rerank import MIX_GRID, choose_mix
 
 
 def _events(n_users: int, n_items: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

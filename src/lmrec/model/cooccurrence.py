@@ -20,7 +20,7 @@ few items say the most about the next one.
 Scores from the two stages live on different scales, so each row's shortlist
 is standardised per source before mixing: ``z(stage two) + mix * z(items)``.
 ``mix`` is chosen on validation cases and switched on only when it helps
-there by a clear margin (see :func:`choose_mix`).
+there by a clear margin (see :func:`lmrec.model.rerank.choose_mix`).
 
 The inverse of an ``n_items x n_items`` matrix limits this to catalogs of a
 few thousand items on a CPU (:data:`MAX_ITEMS`); larger catalogs train without it.
@@ -29,7 +29,6 @@ few thousand items on a CPU (:data:`MAX_ITEMS`); larger catalogs train without i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +39,6 @@ FloatMatrix = npt.NDArray[np.float32]
 #: Largest catalog the closed form is computed for (its inverse is n² float64s:
 #: 200 MB and a few seconds at 5,000 items).
 MAX_ITEMS = 5_000
-
-#: Mixing weights tried on the validation cases (0 = off).
-MIX_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def fit_item_item(
@@ -138,54 +134,3 @@ def mix_scores(stage_two: FloatMatrix, items: FloatMatrix, mix: float) -> FloatM
     if mix <= 0:
         return stage_two
     return (standardize(stage_two) + mix * standardize(items)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class MixFit:
-    """How mixing fared on validation cases (two-fold cross-fitting, as the ranker)."""
-
-    mix: float
-    """The weight used from now on (0 = off)."""
-    without_ndcg10: float
-    """Validation NDCG@10 of the stage-two scores alone."""
-    with_ndcg10: float
-    """Cross-fitted validation NDCG@10 with mixing."""
-
-
-def choose_mix(
-    stage_two: FloatMatrix, items: FloatMatrix, positions: IntArray, seed: int
-) -> MixFit:
-    """Pick ``mix`` from :data:`MIX_GRID` on validation cases; 0 unless it clearly helps.
-
-    Each half of the cases is judged at the weight the other half chose, so the
-    judged gain is an honest estimate of what mixing does to unseen cases.
-    Mixing is switched on only if that paired gain over no mixing exceeds one
-    standard error. (The shortlist ranker must clear two: it is a network
-    that can fit noise; this is one number picked from a short grid.)
-
-    Args:
-        stage_two: Shortlist scores of each case ``(n, S)``.
-        items: Item-to-item scores of the same candidates ``(n, S)``.
-        positions: Where each case's target sits in its shortlist (``-1`` = absent).
-        seed: Seed of the split into halves.
-    """
-    n = len(positions)
-    ndcg = np.zeros((len(MIX_GRID), n))
-    inside = positions >= 0
-    rows = np.flatnonzero(inside)
-    for g, mix in enumerate(MIX_GRID):
-        s = mix_scores(stage_two, items, mix)
-        target = s[rows, positions[rows]]
-        ranks = (s[rows] > target[:, None]).sum(axis=1)
-        ndcg[g, rows] = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
-    base = float(ndcg[0].mean()) if n else 0.0
-    if inside.sum() < 20:
-        return MixFit(0.0, base, base)
-    halves = np.array_split(np.random.default_rng(seed).permutation(n), 2)
-    judged = np.empty(n)
-    for mine, other in ((halves[0], halves[1]), (halves[1], halves[0])):
-        judged[mine] = ndcg[int(np.argmax(ndcg[:, other].mean(axis=1))), mine]
-    gain = judged - ndcg[0]
-    if not gain.mean() > gain.std(ddof=1) / np.sqrt(n):
-        return MixFit(0.0, base, float(judged.mean()))
-    return MixFit(MIX_GRID[int(np.argmax(ndcg.mean(axis=1)))], base, float(judged.mean()))

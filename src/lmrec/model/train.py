@@ -27,13 +27,15 @@ from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
 from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig
-from lmrec.model.cooccurrence import MAX_ITEMS, MixFit, choose_mix, fit_item_item, item_item_scores
+from lmrec.model.cooccurrence import MAX_ITEMS, fit_item_item, item_item_scores
 from lmrec.model.history import UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
 from lmrec.model.rerank import (
+    MixFit,
     RerankFit,
     ShortlistRanker,
+    choose_mix,
     fit_ranker,
     rerank_scores,
     shortlists,
