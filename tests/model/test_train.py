@@ -9,6 +9,7 @@ import pytest
 
 from lmrec.errors import InvalidInputError
 from lmrec.model import ModelConfig, TrainedModel, train_model
+from lmrec.model.config import RatingConfig
 
 
 def test_beats_popularity_on_structured_data(
@@ -36,6 +37,22 @@ def test_same_seed_same_scores(synthetic: Any, small: ModelConfig) -> None:
     sa = a.score(s.test_users, s.test_histories)
     np.testing.assert_array_equal(sa, b.score(s.test_users, s.test_histories))
     assert not np.array_equal(sa, c.score(s.test_users, s.test_histories))
+
+
+def test_the_budget_is_counted_in_epochs_unless_seconds_are_asked_for(
+    synthetic: Any, small: ModelConfig
+) -> None:
+    # A wall-clock budget makes the epoch reached depend on machine load, so the
+    # defaults have none: a seed alone decides the model.
+    assert ModelConfig().max_seconds is None and RatingConfig().max_seconds is None
+    s = synthetic
+    cfg = small.replace(max_epochs=4, patience=10, max_seconds=0.0)
+    capped = train_model(s.train, s.item_vectors, s.user_vectors, cfg, progress=False)
+    assert len(capped.log) == 1  # out of time after the first (cut short) epoch
+    free = train_model(
+        s.train, s.item_vectors, s.user_vectors, cfg.replace(max_seconds=None), progress=False
+    )
+    assert len(free.log) == 4
 
 
 def test_cold_items_get_no_id_parameters(synthetic: Any, small: ModelConfig) -> None:

@@ -112,12 +112,17 @@ class ModelConfig(_SavedConfig):
     """Ridge penalty of the item-to-item (EASE) weights."""
     co_decay: float = 0.9
     """Recency weight per step back in the history for item-to-item scores."""
-    max_epochs: int = 200
-    """Upper bound on epochs; early stopping usually ends sooner."""
+    max_epochs: int = 18
+    """Most epochs; the best validation epoch among them is kept. Counted in epochs
+    rather than seconds so that a seed reproduces its model on a busy machine
+    too. Eighteen epochs take under three minutes on MovieLens-100K on two CPU
+    cores (about 9 s each); validation NDCG@10 peaked at epoch 15 for seeds 42
+    and 7 there, and drifts noisily after."""
     patience: int = 6
     """Epochs without validation improvement before training stops."""
-    max_seconds: float = 170.0
-    """Wall-clock budget for training; the best epoch so far is kept when it runs out."""
+    max_seconds: float | None = None
+    """Optional wall-clock budget; the best epoch so far is kept when it runs out.
+    It trades reproducibility for bounded time (the epoch reached depends on load)."""
     seed: int = 42
     """Seed for every random choice in training."""
     device: str = "auto"
@@ -157,8 +162,9 @@ class RatingConfig(_SavedConfig):
     """Upper bound on epochs; early stopping usually ends sooner."""
     patience: int = 8
     """Epochs without validation improvement before training stops."""
-    max_seconds: float = 170.0
-    """Wall-clock budget for training; the best epoch so far is kept when it runs out."""
+    max_seconds: float | None = None
+    """Optional wall-clock budget; the best epoch so far is kept when it runs out.
+    It trades reproducibility for bounded time (the epoch reached depends on load)."""
     seed: int = 42
     """Seed for every random choice in training."""
     device: str = "auto"

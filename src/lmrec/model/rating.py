@@ -373,7 +373,7 @@ def _fit(net: RatingNet, cfg: RatingConfig, valid: ValidationSplit | None) -> li
                 bad += 1
             if bad >= cfg.patience:
                 break
-        if time.monotonic() - started > cfg.max_seconds:
+        if cfg.max_seconds is not None and time.monotonic() - started > cfg.max_seconds:
             break
     if valid is not None:
         net.load_state_dict(best_state)

@@ -7,7 +7,9 @@ Why this shape:
   ``i0`` randomly dropped) and with text-only vectors. The second term trains
   the path new items take, so a cold item is ranked by its text well.
 - Early stopping keeps the epoch with the best validation NDCG@10 (or RMSE when
-  only the rating head trains), within a wall-clock budget.
+  only the rating head trains). The budget is counted in epochs, so a seed
+  gives the same model however busy the machine is; a wall-clock budget
+  (``max_seconds``) is there for those who prefer bounded time to reproducibility.
 """
 
 from __future__ import annotations
@@ -249,6 +251,9 @@ def train_model(
         model.refresh()
         best, _ = _validate(model, valid, seqs, cfg, cold_mask)
         log.append(EpochLog(-1, float("nan"), best, time.monotonic() - started))
+    def out_of_time() -> bool:
+        return cfg.max_seconds is not None and time.monotonic() - started > cfg.max_seconds
+
     bar = tqdm(range(cfg.max_epochs), disable=not progress, desc="training", unit="epoch")
     for epoch in bar:
         net.train()
@@ -260,7 +265,7 @@ def train_model(
         else:
             batches = _random_batches(len(lengths), cfg.batch_size, rng)
         for batch in batches:
-            if time.monotonic() - started > cfg.max_seconds:
+            if out_of_time():
                 break  # out of budget: validate what we have and stop
             b = torch.from_numpy(batch).to(device)
             loss = _step_loss(net, win, b, has_id_t, log_q, cfg, gen, train_rating)
@@ -282,7 +287,7 @@ def train_model(
             bad += 1
         if valid is not None and bad >= cfg.patience:
             break
-        if time.monotonic() - started > cfg.max_seconds:
+        if out_of_time():
             break
     bar.close()
     if valid is not None:
