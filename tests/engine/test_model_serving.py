@@ -148,6 +148,7 @@ def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
         rr.co_sources[pos[target], 0] = pos["2"]
         rr.co_weights[pos[target], 0] = 1.0
         rr.co_mix.fill_(1.0)
+        rr.seq_mix.fill_(0.0)
         rr.enabled.fill_(False)
         assert serving.shortlist == serving.model.config.rerank_shortlist
         fan = trained.recommend("fan", k=3)
@@ -158,3 +159,40 @@ def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
     assert "2" not in fan.ids
     # A user without item "2" gets no lift from it: the same order as before.
     assert other.ids == other_before.ids
+
+
+def test_transitions_follow_the_users_latest_items(trained: Engine) -> None:
+    serving = trained._serving
+    assert serving is not None
+    rr = serving.model.net.rerank
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    trained.ingest([Event(user="other", kind=EventKind.CLICK, item="3", ts=1e9)])
+    before = trained.recommend("fan", k=3)
+    pos = serving.item_pos
+    target = next(i for i in serving.model.item_ids if i not in {*before.ids, "2", "3"})
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    try:
+        # `target` is what follows item "2"; no other signal carries weight.
+        rr.seq_next.fill_(-1)
+        rr.seq_weights.zero_()
+        rr.seq_next[pos["2"], 0] = pos[target]
+        rr.seq_weights[pos["2"], 0] = 1.0
+        rr.seq_last.fill_(1)
+        rr.seq_mix.fill_(1.0)
+        rr.co_mix.fill_(0.0)
+        rr.enabled.fill_(False)
+        assert serving.shortlist == serving.model.config.rerank_shortlist
+        fan = trained.recommend("fan", k=3)
+        other_without = trained.recommend("other", k=10)
+        rr.seq_mix.fill_(0.0)
+        other_plain = trained.recommend("other", k=10)
+        # Once "2" is no longer among the latest items (seq_last = 1), it lifts nothing.
+        trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="3", ts=1e9 + 60)])
+        later_plain = trained.recommend("fan", k=10)
+        rr.seq_mix.fill_(1.0)
+        later = trained.recommend("fan", k=10)
+    finally:
+        rr.load_state_dict(saved)
+    assert fan.ids[0] == target and set(fan.sources) == {"model"}
+    assert other_without.ids == other_plain.ids
+    assert later.ids == later_plain.ids

@@ -1,11 +1,20 @@
-"""Item-to-item weights: EASE's closed form, pruned; history scores; the validation-chosen mix."""
+"""Item-to-item weights (EASE's closed form, pruned) and transitions; history scores; the
+validation-chosen mix."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lmrec.model.cooccurrence import fit_item_item, item_item_scores, mix_scores, standardize
+from lmrec.model.cooccurrence import (
+    GAP_WEIGHT,
+    fit_item_item,
+    fit_transitions,
+    item_item_scores,
+    mix_scores,
+    standardize,
+    transition_scores,
+)
 from lmrec.model.rerank import MIX_GRID, choose_mix
 
 
@@ -69,8 +78,11 @@ def test_standardize_and_mix() -> None:
     z = standardize(s)
     np.testing.assert_allclose(z[0], (s[0] - 2.0) / s[0].std(), atol=1e-6)
     assert not z[1].any()
-    assert mix_scores(s, s[::-1], 0.0) is s
-    np.testing.assert_allclose(mix_scores(s, s, 1.0), 2 * z, atol=1e-6)
+    assert mix_scores(s, [s[::-1], s], [0.0, 0.0]) is s
+    np.testing.assert_allclose(mix_scores(s, [s], [1.0]), 2 * z, atol=1e-6)
+    np.testing.assert_allclose(
+        mix_scores(s, [s, s[:, ::-1]], [1.0, 0.5]), 2 * z - 0.5 * z, atol=1e-6
+    )
 
 
 def test_a_helpful_signal_is_mixed_in_and_noise_is_not() -> None:
@@ -81,11 +93,58 @@ def test_a_helpful_signal_is_mixed_in_and_noise_is_not() -> None:
     helpful = rng.standard_normal((n, size)).astype(np.float32)
     helpful[np.arange(n), positions] += 3.0  # the target stands out
     fit = choose_mix(stage_two, helpful, positions, seed=0)
-    assert fit.mix > 0 and fit.mix in MIX_GRID
+    assert fit.mix > 0 and fit.mix in MIX_GRID and fit.seq_mix == 0.0
     assert fit.with_ndcg10 > fit.without_ndcg10 + 0.1
     noise = rng.standard_normal((n, size)).astype(np.float32)
     stage_two[np.arange(n), positions] += 3.0  # stage two already finds them
     assert choose_mix(stage_two, noise, positions, seed=0).mix == 0.0
+
+
+def test_transitions_are_normalised_gap_weighted_counts() -> None:
+    sequences = [np.array([0, 1, 2]), np.array([0, 1]), np.array([3, 3, 2])]
+    nexts, probs = fit_transitions(sequences, 4, window=2, successors=3)
+    # Item 0: 0->1 twice (gap 1), 0->2 once at gap 2; divided by the total plus one.
+    total = 2 + GAP_WEIGHT + 1
+    assert nexts[0].tolist() == [1, 2, -1]
+    np.testing.assert_allclose(probs[0], [2 / total, GAP_WEIGHT / total, 0.0], atol=1e-6)
+    # Item 3: the repeat 3->3 is not a transition; 3->2 at gaps 1 and 2.
+    assert nexts[3].tolist() == [2, -1, -1]
+    np.testing.assert_allclose(probs[3, 0], (1 + GAP_WEIGHT) / (1 + GAP_WEIGHT + 1), atol=1e-6)
+    assert (nexts[2] == -1).all()  # nothing ever followed item 2
+    top1, p1 = fit_transitions(sequences, 4, window=2, successors=1)
+    assert top1[0].tolist() == [1] and p1[0, 0] == probs[0, 0]
+
+
+def test_transition_scores_sum_the_latest_items_successors() -> None:
+    sequences = [np.array([0, 1, 2]), np.array([1, 3]), np.array([0, 2])]
+    nexts, probs = fit_transitions(sequences, 4, window=1, successors=3)
+    dense = np.zeros((4, 4))
+    for i in range(4):
+        for j, p in zip(nexts[i], probs[i], strict=True):
+            if j >= 0:
+                dense[i, j] = p
+    history = np.array([0, -1, 1])  # -1: an item the model does not know
+    candidates = np.array([[2, 3, -1]])
+    got = transition_scores(nexts, probs, 0.5, 3, [history], candidates)
+    expected = dense[1] + 0.25 * dense[0]  # item 1 is the latest, item 0 two steps back
+    np.testing.assert_allclose(got[0, :2], expected[[2, 3]], atol=1e-6)
+    assert got[0, 2] == 0.0
+    only_last = transition_scores(nexts, probs, 0.5, 1, [history], candidates)
+    np.testing.assert_allclose(only_last[0, :2], dense[1, [2, 3]], atol=1e-6)
+    assert not transition_scores(nexts, probs, 0.5, 2, [np.array([2, -1])], candidates).any()
+
+
+def test_transitions_are_mixed_in_when_they_help() -> None:
+    rng = np.random.default_rng(4)
+    n, size = 400, 30
+    stage_two = rng.standard_normal((n, size)).astype(np.float32)
+    positions = rng.integers(0, size, n)
+    noise = rng.standard_normal((n, size)).astype(np.float32)
+    helpful = rng.standard_normal((n, size)).astype(np.float32)
+    helpful[np.arange(n), positions] += 3.0
+    fit = choose_mix(stage_two, noise, positions, seed=0, transitions=helpful)
+    assert fit.seq_mix > 0 and fit.seq_mix in MIX_GRID
+    assert fit.with_ndcg10 > fit.without_ndcg10 + 0.1
 
 
 def test_too_large_catalogs_are_refused() -> None:

@@ -87,6 +87,8 @@ def test_training_records_the_verdict_and_checkpoints_keep_the_ranker(
         assert ranker.params["ranker"] == ("on" if fit.enabled else "off")
         assert fit.item_mix is not None
         assert ranker.params["item mix"] == fit.item_mix.mix == float(trained.net.rerank.co_mix)
+        seq_mix = float(trained.net.rerank.seq_mix)
+        assert ranker.params["transition mix"] == fit.item_mix.seq_mix == seq_mix
         assert ranker.params["epochs"] == len(trained.log)
         again = LmrecRanker(trained.config)
         again._model, again._seqs = loaded, UserSequences.of(synthetic.train)
@@ -115,11 +117,16 @@ def test_a_checkpoint_without_a_ranker_loads_with_it_off(
     assert not loaded.net.rerank.active  # nor item-to-item mixing
 
 
-def test_checkpoints_keep_the_item_to_item_weights(tmp_path: Path, trained: TrainedModel) -> None:
+def test_checkpoints_keep_the_item_to_item_weights_and_transitions(
+    tmp_path: Path, trained: TrainedModel
+) -> None:
     rr = trained.net.rerank
     assert (rr.co_sources >= 0).any()  # fitted at training time
+    assert (rr.seq_next >= 0).any() and int(rr.seq_last) == trained.config.seq_last
     loaded = load_checkpoint(save_checkpoint(trained, tmp_path / "ck"), device="cpu").net.rerank
-    for name in ("co_sources", "co_weights", "co_mix", "co_decay"):
+    names = ("co_sources", "co_weights", "co_mix", "co_decay")
+    names += ("seq_next", "seq_weights", "seq_mix", "seq_last")
+    for name in names:
         torch.testing.assert_close(getattr(loaded, name), getattr(rr, name))
 
 
@@ -130,17 +137,24 @@ def test_shortlisted_items_rank_above_the_rest_in_the_harness(
     ranker = LmrecRanker(trained.config)
     ranker._model, ranker._seqs = trained, UserSequences.of(s.train)
     rr = trained.net.rerank
-    was, mix, config = bool(rr.enabled), float(rr.co_mix), trained.config
+    was, mix, seq_mix, config = (
+        bool(rr.enabled),
+        float(rr.co_mix),
+        float(rr.seq_mix),
+        trained.config,
+    )
     rr.enabled.fill_(True)
     trained.config = config.replace(rerank_shortlist=5)
     try:
         scores = ranker.score(s.test_users, s.test_histories)
         rr.enabled.fill_(False)
         rr.co_mix.fill_(0.0)
+        rr.seq_mix.fill_(0.0)
         plain = ranker.score(s.test_users, s.test_histories)
     finally:
         rr.enabled.fill_(was)
         rr.co_mix.fill_(mix)
+        rr.seq_mix.fill_(seq_mix)
         trained.config = config
     for j, h in enumerate(s.test_histories):
         plain[j, h] = -np.inf

@@ -177,6 +177,7 @@ def register(
             metrics.update(
                 {
                     "rerank_item_mix": mix.mix,
+                    "rerank_transition_mix": mix.seq_mix,
                     "item_mix_valid_ndcg10": mix.with_ndcg10,
                     "no_item_mix_valid_ndcg10": mix.without_ndcg10,
                 }

@@ -63,6 +63,7 @@ class _Fitted:
             if fit.item_mix is not None:
                 m = fit.item_mix
                 out["item mix"] = m.mix
+                out["transition mix"] = m.seq_mix
                 out["item mix valid NDCG@10"] = f"{m.without_ndcg10:.4f} -> {m.with_ndcg10:.4f}"
         return out
 

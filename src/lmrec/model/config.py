@@ -112,6 +112,13 @@ class ModelConfig(_SavedConfig):
     """Ridge penalty of the item-to-item (EASE) weights."""
     co_decay: float = 0.9
     """Recency weight per step back in the history for item-to-item scores."""
+    seq_successors: int = 50
+    """Next items kept per item for the second stage's transition scores (0 = none);
+    see :func:`lmrec.model.cooccurrence.fit_transitions`."""
+    seq_window: int = 3
+    """Largest gap between two of a user's events that counts as a transition."""
+    seq_last: int = 5
+    """How many of the latest history items the transition scores look at."""
     max_epochs: int = 18
     """Most epochs; the best validation epoch among them is kept. Counted in epochs
     rather than seconds so that a seed reproduces its model on a busy machine

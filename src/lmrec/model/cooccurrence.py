@@ -22,8 +22,18 @@ is standardised per source before mixing: ``z(stage two) + mix * z(items)``.
 ``mix`` is chosen on validation cases and switched on only when it helps
 there by a clear margin (see :func:`lmrec.model.rerank.choose_mix`).
 
+EASE sees each history as a set. The order of events carries a second
+signal, what tends to come *next*: :func:`fit_transitions` counts each
+user's consecutive (and nearly consecutive) pairs, and
+:func:`transition_scores` scores a candidate from the user's last few items.
+On MovieLens-100K (P1, training seeds 42 and 7) mixing both instead of EASE
+alone took test NDCG@10 / HR@10 from 0.1237 / 0.2206 and 0.1291 / 0.2280 to
+0.1283 / 0.2301 and 0.1305 / 0.2354 (window 3, last 5 items, 50 successors
+per item, chosen by validation; neighbouring settings were equal within noise).
+
 The inverse of an ``n_items x n_items`` matrix limits this to catalogs of a
-few thousand items on a CPU (:data:`MAX_ITEMS`); larger catalogs train without it.
+few thousand items on a CPU (:data:`MAX_ITEMS`); larger catalogs train without
+it, and without transitions (their dense count matrix is also n²).
 """
 
 from __future__ import annotations
@@ -122,6 +132,92 @@ def item_item_scores(
     return out
 
 
+#: Weight of a pair ``g`` events apart in :func:`fit_transitions`: ``GAP_WEIGHT ** (g - 1)``.
+GAP_WEIGHT = 0.5
+
+
+def fit_transitions(
+    sequences: Sequence[IntArray], n_items: int, *, window: int, successors: int
+) -> tuple[IntArray, FloatMatrix]:
+    """The likeliest next items of each item, from the order of each user's events.
+
+    EASE sees each history as a set; the order says more about what comes
+    next. Each pair of events up to ``window`` apart in a user's sequence
+    counts ``GAP_WEIGHT ** (gap - 1)``; each item's counts are divided by its
+    total plus one (so a rare item's few successors do not read as certain),
+    and the ``successors`` largest are kept.
+
+    Args:
+        sequences: Each user's item indices in time order.
+        n_items: Catalog size.
+        window: Largest gap between two events that still counts as a transition.
+        successors: Next items kept per item.
+
+    Returns:
+        ``(next_items, weights)``, each ``(n_items, successors)``; ``-1`` and 0
+        where an item has fewer.
+    """
+    if n_items > MAX_ITEMS:
+        raise ValueError(f"{n_items} items is over the item-to-item limit of {MAX_ITEMS}")
+    counts = np.zeros((n_items, n_items), dtype=np.float32)
+    for seq in sequences:
+        s = np.asarray(seq, dtype=np.int64)
+        for gap in range(1, min(window, len(s) - 1) + 1):
+            np.add.at(counts, (s[:-gap], s[gap:]), GAP_WEIGHT ** (gap - 1))
+    np.fill_diagonal(counts, 0.0)  # a repeat is not a step to a new item
+    probs = counts / (counts.sum(axis=1, keepdims=True) + 1.0)
+    next_items = np.full((n_items, successors), -1, dtype=np.int64)
+    kept = np.zeros((n_items, successors), dtype=np.float32)
+    k = min(successors, n_items)
+    if k <= 0:
+        return next_items, kept
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(probs, top, axis=1)
+    positive = vals > 0
+    next_items[:, :k] = np.where(positive, top, -1)
+    kept[:, :k] = np.where(positive, vals, 0.0)
+    return next_items, kept
+
+
+def transition_scores(
+    next_items: IntArray,
+    weights: FloatMatrix,
+    decay: float,
+    last: int,
+    histories: Sequence[IntArray],
+    candidates: IntArray,
+) -> FloatMatrix:
+    """Transition score of each candidate ``(n, S)``: how likely it follows the
+    last ``last`` items of each row's history, weighted ``decay ** age``.
+
+    Args:
+        next_items: ``(n_items, K)`` from :func:`fit_transitions`.
+        weights: ``(n_items, K)`` from :func:`fit_transitions`.
+        decay: Recency weight per step back in the history.
+        last: How many of the latest history items count.
+        histories: Model item indices, oldest first (``-1`` = unknown, ignored).
+        candidates: Model item index of each candidate ``(n, S)``; ``-1`` = unknown
+            (scores 0).
+    """
+    n_items = next_items.shape[0]
+    cands = np.asarray(candidates, dtype=np.int64)
+    cands = np.where(cands >= 0, cands, n_items)
+    out = np.zeros(cands.shape, dtype=np.float32)
+    targets = np.where(next_items >= 0, next_items, n_items)
+    for r, hist in enumerate(histories):
+        h = np.asarray(hist, dtype=np.int64)[-last:] if last > 0 else np.empty(0, np.int64)
+        age = len(h) - 1 - np.arange(len(h))
+        known = h >= 0
+        if not known.any():
+            continue
+        follows = np.zeros(n_items + 1, dtype=np.float32)
+        step = np.power(decay, age[known], dtype=np.float64).astype(np.float32)
+        np.add.at(follows, targets[h[known]], weights[h[known]] * step[:, None])
+        follows[n_items] = 0.0
+        out[r] = follows[cands[r]]
+    return out
+
+
 def standardize(scores: FloatMatrix) -> FloatMatrix:
     """Each row minus its mean, over its standard deviation (0 where a row is constant)."""
     s = np.asarray(scores, dtype=np.float32)
@@ -129,8 +225,15 @@ def standardize(scores: FloatMatrix) -> FloatMatrix:
     return np.where(sd > 0, (s - s.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0), 0.0)
 
 
-def mix_scores(stage_two: FloatMatrix, items: FloatMatrix, mix: float) -> FloatMatrix:
-    """``z(stage_two) + mix * z(items)`` per row (``stage_two`` unchanged when ``mix`` is 0)."""
-    if mix <= 0:
+def mix_scores(
+    stage_two: FloatMatrix, signals: Sequence[FloatMatrix], mixes: Sequence[float]
+) -> FloatMatrix:
+    """``z(stage_two) + Σ mix_k * z(signal_k)`` per row (``stage_two`` unchanged when
+    every ``mix`` is 0)."""
+    if all(m <= 0 for m in mixes):
         return stage_two
-    return (standardize(stage_two) + mix * standardize(items)).astype(np.float32)
+    out = standardize(stage_two)
+    for signal, mix in zip(signals, mixes, strict=True):
+        if mix > 0:
+            out = out + mix * standardize(signal)
+    return out.astype(np.float32)

@@ -44,7 +44,12 @@ class LmrecNet(nn.Module):
         self.users = UserTower(n_users, text_dim, cfg)
         self.rating = RatingHead(n_users, n_items, cfg.dim, text_dim, cfg.dropout)
         self.rerank = ShortlistRanker(
-            cfg.dim, n_items, cfg.rerank_hidden, cfg.dropout, cfg.co_neighbours
+            cfg.dim,
+            n_items,
+            cfg.rerank_hidden,
+            cfg.dropout,
+            cfg.co_neighbours,
+            cfg.seq_successors if cfg.co_neighbours > 0 else 0,
         )
         with torch.no_grad():
             # Items without an ID keep i0 = 0 for good: the masks stop gradients and

@@ -12,8 +12,8 @@ ranker can easily overfit, so it is judged by two-fold cross-fitting on those
 cases, against retrieval alone, and switched on only if it ranks the held-out
 halves better. The verdict and both figures are saved with the model.
 
-The shortlist may then be mixed with item-to-item scores of the user's history
-(:mod:`lmrec.model.cooccurrence`); their weights live in this module's buffers
+The shortlist may then be mixed with item-to-item and transition scores of the
+user's history (:mod:`lmrec.model.cooccurrence`); their weights live in this module's buffers
 so that they are saved, loaded and swapped with the rest of the model.
 """
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from lmrec.model.cooccurrence import item_item_scores, mix_scores
+from lmrec.model.cooccurrence import item_item_scores, mix_scores, transition_scores
 from lmrec.model.ranker import PairMLP
 
 IntArray = npt.NDArray[np.int64]
@@ -54,9 +54,19 @@ class ShortlistRanker(nn.Module):
     co_weights: Tensor
     co_mix: Tensor
     co_decay: Tensor
+    seq_next: Tensor
+    seq_weights: Tensor
+    seq_mix: Tensor
+    seq_last: Tensor
 
     def __init__(
-        self, dim: int, n_items: int, hidden: int, dropout: float, neighbours: int = 0
+        self,
+        dim: int,
+        n_items: int,
+        hidden: int,
+        dropout: float,
+        neighbours: int = 0,
+        successors: int = 0,
     ) -> None:
         super().__init__()
         self.mlp = PairMLP(dim, N_FEATURES, hidden, dropout)
@@ -71,11 +81,16 @@ class ShortlistRanker(nn.Module):
         self.register_buffer("co_weights", torch.zeros(n_items, neighbours))
         self.register_buffer("co_mix", torch.zeros(()))
         self.register_buffer("co_decay", torch.ones(()))
+        # Transitions (next items of each item); seq_mix 0 = not used. They share co_decay.
+        self.register_buffer("seq_next", torch.full((n_items, successors), -1))
+        self.register_buffer("seq_weights", torch.zeros(n_items, successors))
+        self.register_buffer("seq_mix", torch.zeros(()))
+        self.register_buffer("seq_last", torch.zeros((), dtype=torch.long))
 
     @property
     def active(self) -> bool:
         """Whether the second stage changes anything: a trained ranker, or mixing."""
-        return bool(self.enabled) or float(self.co_mix) > 0
+        return bool(self.enabled) or float(self.co_mix) > 0 or float(self.seq_mix) > 0
 
     def forward(self, u: Tensor, items: Tensor, vecs: Tensor) -> Tensor:
         """Scores ``(n, S)`` of shortlist ``items`` (``-1`` = not in the model catalog).
@@ -101,11 +116,13 @@ class MixFit:
     """How mixing fared on validation cases (two-fold cross-fitting, as the ranker)."""
 
     mix: float
-    """The weight used from now on (0 = off)."""
+    """The weight of the item-to-item (EASE) scores used from now on (0 = off)."""
     without_ndcg10: float
     """Validation NDCG@10 of the stage-two scores alone."""
     with_ndcg10: float
     """Cross-fitted validation NDCG@10 with mixing."""
+    seq_mix: float = 0.0
+    """The weight of the transition scores used from now on (0 = off)."""
 
 
 @dataclass(frozen=True)
@@ -309,19 +326,33 @@ def with_item_mix(
     items: IntArray,
     histories: Sequence[IntArray] | None,
 ) -> npt.NDArray[np.float32]:
-    """Stage-two ``scores`` ``(n, S)`` mixed with the item-to-item scores of each row's
-    history, when the model learned to mix (``co_mix > 0``); else ``scores``."""
-    mix = float(ranker.co_mix)
-    if mix <= 0 or histories is None:
+    """Stage-two ``scores`` ``(n, S)`` mixed with the item-to-item and transition scores
+    of each row's history, as far as the model learned to mix (``co_mix``,
+    ``seq_mix``); else ``scores``."""
+    mixes = (float(ranker.co_mix), float(ranker.seq_mix))
+    if all(m <= 0 for m in mixes) or histories is None:
         return scores
-    co = item_item_scores(
-        ranker.co_sources.cpu().numpy(),
-        ranker.co_weights.cpu().numpy(),
-        float(ranker.co_decay),
-        histories,
-        np.asarray(items, dtype=np.int64),
-    )
-    return mix_scores(scores, co, mix)
+    cands = np.asarray(items, dtype=np.int64)
+    decay = float(ranker.co_decay)
+    signals = [np.zeros_like(scores), np.zeros_like(scores)]
+    if mixes[0] > 0:
+        signals[0] = item_item_scores(
+            ranker.co_sources.cpu().numpy(),
+            ranker.co_weights.cpu().numpy(),
+            decay,
+            histories,
+            cands,
+        )
+    if mixes[1] > 0:
+        signals[1] = transition_scores(
+            ranker.seq_next.cpu().numpy(),
+            ranker.seq_weights.cpu().numpy(),
+            decay,
+            int(ranker.seq_last),
+            histories,
+            cands,
+        )
+    return mix_scores(scores, signals, mixes)
 
 
 def choose_mix(
@@ -329,23 +360,30 @@ def choose_mix(
     items: npt.NDArray[np.float32],
     positions: IntArray,
     seed: int,
+    transitions: npt.NDArray[np.float32] | None = None,
 ) -> MixFit:
-    """Pick ``mix`` from :data:`MIX_GRID` on validation cases; 0 unless it clearly helps.
+    """Pick the mix weights from :data:`MIX_GRID` on validation cases; 0 unless they
+    clearly help.
 
-    Each half of the cases is judged at the weight the other half chose, so the
+    Each half of the cases is judged at the weights the other half chose, so the
     judged gain is an honest estimate of what mixing does to unseen cases.
     Mixing is switched on only if that paired gain over no mixing exceeds one
     standard error. (The shortlist ranker must clear two: it is a network
-    that can fit noise; this is one number picked from a short grid.)
+    that can fit noise; these are two numbers picked from a short grid.)
 
     Args:
         stage_two: Shortlist scores of each case ``(n, S)``.
         items: Item-to-item scores of the same candidates ``(n, S)``.
         positions: Where each case's target sits in its shortlist (``-1`` = absent).
         seed: Seed of the split into halves.
+        transitions: Transition scores of the same candidates ``(n, S)``; with
+            them the grid is every pair of weights, else the second weight is 0.
     """
     n = len(positions)
-    ndcg = np.stack([shortlist_ndcg(mix_scores(stage_two, items, m), positions) for m in MIX_GRID])
+    seconds = MIX_GRID if transitions is not None else (0.0,)
+    grid = [(a, b) for a in MIX_GRID for b in seconds]
+    signals = [items, transitions if transitions is not None else items]
+    ndcg = np.stack([shortlist_ndcg(mix_scores(stage_two, signals, g), positions) for g in grid])
     inside = positions >= 0
     base = float(ndcg[0].mean()) if n else 0.0
     if inside.sum() < 20:
@@ -357,4 +395,5 @@ def choose_mix(
     gain = judged - ndcg[0]
     if not gain.mean() > gain.std(ddof=1) / np.sqrt(n):
         return MixFit(0.0, base, float(judged.mean()))
-    return MixFit(MIX_GRID[int(np.argmax(ndcg.mean(axis=1)))], base, float(judged.mean()))
+    mix, seq_mix = grid[int(np.argmax(ndcg.mean(axis=1)))]
+    return MixFit(mix, base, float(judged.mean()), seq_mix)

@@ -29,7 +29,13 @@ from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
 from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig
-from lmrec.model.cooccurrence import MAX_ITEMS, fit_item_item, item_item_scores
+from lmrec.model.cooccurrence import (
+    MAX_ITEMS,
+    fit_item_item,
+    fit_transitions,
+    item_item_scores,
+    transition_scores,
+)
 from lmrec.model.history import UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
@@ -251,6 +257,7 @@ def train_model(
         model.refresh()
         best, _ = _validate(model, valid, seqs, cfg, cold_mask)
         log.append(EpochLog(-1, float("nan"), best, time.monotonic() - started))
+
     def out_of_time() -> bool:
         return cfg.max_seconds is not None and time.monotonic() - started > cfg.max_seconds
 
@@ -318,7 +325,12 @@ def _fit_rerank(
     dev = net.item_text.device
     counts = np.bincount(interactions.item, minlength=interactions.n_items)
     net.rerank = ShortlistRanker(
-        cfg.dim, net.n_items, cfg.rerank_hidden, cfg.dropout, cfg.co_neighbours
+        cfg.dim,
+        net.n_items,
+        cfg.rerank_hidden,
+        cfg.dropout,
+        cfg.co_neighbours,
+        cfg.seq_successors if cfg.co_neighbours > 0 else 0,
     ).to(dev)
     net.rerank.log_count.copy_(torch.from_numpy(np.log1p(counts).astype(np.float32)))
     hist = list(valid.histories)
@@ -340,7 +352,7 @@ def _fit_rerank(
     )
     net.eval()
     if cfg.co_neighbours > 0 and net.n_items <= MAX_ITEMS:
-        mix = _fit_item_mix(net.rerank, vecs, short, catalog, valid, cfg, interactions)
+        mix = _fit_item_mix(net.rerank, vecs, short, catalog, valid, cfg, interactions, seqs)
         fit = replace(fit, item_mix=mix)
     return fit
 
@@ -353,8 +365,10 @@ def _fit_item_mix(
     valid: ValidationSplit,
     cfg: ModelConfig,
     interactions: Interactions,
+    seqs: UserSequences,
 ) -> MixFit:
-    """Item-to-item weights from the training events, mixed in if validation says so."""
+    """Item-to-item weights and transitions from the training events, mixed in as far
+    as validation says so."""
     liked = interactions.weight > 0  # a dislike or a skip is not co-occurrence
     sources, weights = fit_item_item(
         interactions.user[liked],
@@ -372,9 +386,23 @@ def _fit_item_mix(
         ranker, vecs, short, catalog[torch.as_tensor(short, device=dev)].cpu().numpy()
     )
     co = item_item_scores(sources, weights, cfg.co_decay, hist, short)
+    seq = None
+    if cfg.seq_successors > 0 and cfg.seq_last > 0:
+        ordered = [
+            seqs.item[lo:hi][seqs.weight[lo:hi] > 0]
+            for lo, hi in zip(seqs.indptr[:-1], seqs.indptr[1:], strict=True)
+        ]
+        nexts, probs = fit_transitions(
+            ordered, interactions.n_items, window=cfg.seq_window, successors=cfg.seq_successors
+        )
+        ranker.seq_next.copy_(torch.from_numpy(nexts).to(dev))
+        ranker.seq_weights.copy_(torch.from_numpy(probs).to(dev))
+        ranker.seq_last.fill_(cfg.seq_last)
+        seq = transition_scores(nexts, probs, cfg.co_decay, cfg.seq_last, hist, short)
     positions = target_positions(short, np.asarray(valid.items, dtype=np.int64))
-    fit = choose_mix(stage_two, co, positions, cfg.seed)
+    fit = choose_mix(stage_two, co, positions, cfg.seed, seq)
     ranker.co_mix.fill_(fit.mix)
+    ranker.seq_mix.fill_(fit.seq_mix)
     return fit
 
 
