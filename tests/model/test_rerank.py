@@ -162,3 +162,14 @@ def test_shortlisted_items_rank_above_the_rest_in_the_harness(
         masked = scores[j].copy()
         masked[h] = -np.inf
         assert set(np.argsort(-masked)[:5].tolist()) == top5
+
+
+def test_large_catalogs_carry_no_empty_transition_table() -> None:
+    from lmrec.model.cooccurrence import MAX_ITEMS
+    from lmrec.model.rerank import ShortlistRanker
+
+    small = ShortlistRanker(8, 100, 16, 0.1, neighbours=4, successors=5)
+    assert tuple(small.seq_next.shape) == (100, 5)
+    large = ShortlistRanker(8, MAX_ITEMS + 1, 16, 0.1, neighbours=4, successors=5)
+    assert tuple(large.seq_next.shape) == (MAX_ITEMS + 1, 0)
+    assert not large.active

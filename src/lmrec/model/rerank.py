@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from lmrec.model.cooccurrence import item_item_scores, mix_scores, transition_scores
+from lmrec.model.cooccurrence import MAX_ITEMS, item_item_scores, mix_scores, transition_scores
 from lmrec.model.ranker import PairMLP
 
 IntArray = npt.NDArray[np.int64]
@@ -46,6 +46,9 @@ class ShortlistRanker(nn.Module):
         n_items: Items of the model catalog (for the per-item count feature).
         hidden: Hidden width of the MLP.
         dropout: Dropout inside the MLP during training.
+        neighbours: Item-to-item weights kept per item (see :mod:`lmrec.model.cooccurrence`).
+        successors: Next items kept per item for transition scores (none for catalogs
+            over :data:`~lmrec.model.cooccurrence.MAX_ITEMS`, which never fit them).
     """
 
     enabled: Tensor
@@ -82,6 +85,8 @@ class ShortlistRanker(nn.Module):
         self.register_buffer("co_mix", torch.zeros(()))
         self.register_buffer("co_decay", torch.ones(()))
         # Transitions (next items of each item); seq_mix 0 = not used. They share co_decay.
+        # Catalogs over MAX_ITEMS never fit them, so they carry no empty table either.
+        successors = successors if n_items <= MAX_ITEMS else 0
         self.register_buffer("seq_next", torch.full((n_items, successors), -1))
         self.register_buffer("seq_weights", torch.zeros(n_items, successors))
         self.register_buffer("seq_mix", torch.zeros(()))
