@@ -422,6 +422,14 @@ def evaluate(
     encoder: EncoderOpt = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small grids and epochs.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for every split and model.")] = 42,
+    train_seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Fit each model this many times per fold (seeds SEED, SEED+1, ...) and "
+            "report the mean and spread; P5 keeps one.",
+        ),
+    ] = 1,
     merge: Annotated[
         bool,
         typer.Option(
@@ -443,6 +451,7 @@ def evaluate(
             out_dir=report_dir,
             quick=quick,
             seed=seed,
+            train_seeds=train_seeds,
             data_dir=settings.data_dir,
             encoder=settings.encoder,
             progress=lambda line: console.print(line, highlight=False),

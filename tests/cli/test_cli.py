@@ -122,12 +122,14 @@ def test_evaluate_writes_a_report(tmp_path: Path) -> None:
         app,
         ["evaluate", "--dataset", str(folder), "--protocol", "P1", "--model", "popularity",
          "--model", "random", "--quick", "--encoder", "fake", "--out", str(out_dir),
-         "--data-dir", str(tmp_path / "data")],
+         "--data-dir", str(tmp_path / "data"), "--train-seeds", "2"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (out_dir / "report.md").is_file() and (out_dir / "report.json").is_file()
     report = json.loads((out_dir / "report.json").read_text())
     assert "popularity" in json.dumps(report) and "P1" in json.dumps(report)
+    for row in report["protocols"][0]["models"]:
+        assert row["train_seeds"] == [42, 43] and len(row["folds"]) == 2, row["model"]
     # a model that fails leaves its row in the report and makes the command fail
     from lmrec.evaluate import MODELS, register_model
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
-from lmrec.errors import NotFoundError
+from lmrec.errors import InvalidInputError, NotFoundError
 from lmrec.evaluate import MODELS, register_model, run_evaluation
 from lmrec.evaluate.base import FitContext, FloatMatrix
 from lmrec.evaluate.baselines.popularity import Popularity
@@ -84,3 +85,82 @@ def test_cached_vectors_are_reused(synth: Interactions, tmp_path: Path) -> None:
 def test_unknown_model_is_not_found(synth: Interactions, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="popularity"):
         run_evaluation(synth, ["P1"], ["nope"], tmp_path, quick=True, encoder="fake")
+
+
+class SeededNoise:
+    """Scores drawn from the training seed, so each seed gives different metrics;
+    every fit is logged as ``(split fold's training size, seed)``."""
+
+    name = "seeded"
+    fits: ClassVar[list[tuple[int, int]]] = []
+
+    def __init__(self) -> None:
+        self._n_items = 0
+        self._seed = 0
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        self._n_items, self._seed = train.n_items, ctx.seed
+        SeededNoise.fits.append((len(train), ctx.seed))
+
+    def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
+        rng = np.random.default_rng(self._seed)
+        return rng.random((users.size, self._n_items)).astype(np.float32)
+
+
+@pytest.fixture
+def seeded_registered() -> Iterator[type[SeededNoise]]:
+    SeededNoise.fits = []
+    register_model("seeded", lambda quick: SeededNoise(), kind="ranker")
+    yield SeededNoise
+    MODELS.pop("seeded")
+
+
+def test_training_seeds_are_fitted_and_averaged(
+    synth: Interactions, tmp_path: Path, seeded_registered: type[SeededNoise]
+) -> None:
+    report = run_evaluation(
+        synth, ["P1"], ["seeded"], tmp_path, seed=5, quick=True, encoder="fake", train_seeds=3
+    )
+    assert [s for _, s in seeded_registered.fits] == [5, 6, 7]
+    (row,) = report.protocol("P1").models
+    assert row.train_seeds == [5, 6, 7] and len(row.folds) == 3
+    ndcg = [f["NDCG@10"] for f in row.folds]
+    assert len(set(ndcg)) > 1  # the seeds really differ
+    assert row.metrics["NDCG@10"] == pytest.approx(np.mean(ndcg))
+    assert row.std["NDCG@10"] == pytest.approx(np.std(ndcg))
+    md = (tmp_path / "report.md").read_text()
+    mean, spread = row.metrics["NDCG@10"], row.std["NDCG@10"]
+    assert f"{mean:.4f} ± {spread:.4f}" in md
+    assert "training seeds 5, 6, 7" in md
+
+
+def test_one_training_seed_is_the_split_seed(
+    synth: Interactions, tmp_path: Path, seeded_registered: type[SeededNoise]
+) -> None:
+    report = run_evaluation(synth, ["P1"], ["seeded"], tmp_path, seed=9, quick=True, encoder="fake")
+    assert [s for _, s in seeded_registered.fits] == [9]
+    assert report.protocol("P1").models[0].train_seeds == [9]
+    assert "±" not in (tmp_path / "report.md").read_text().split("## P1")[1]
+
+
+def test_p1_and_p4_score_the_same_fits(
+    synth: Interactions, tmp_path: Path, seeded_registered: type[SeededNoise]
+) -> None:
+    report = run_evaluation(
+        synth, ["P1", "P3", "P4"], ["seeded"], tmp_path, quick=True, encoder="fake", train_seeds=2
+    )
+    fits = seeded_registered.fits
+    p1_size = fits[0][0]
+    # P1: two fits; P3 (another split): its own two; P4: none, it reuses P1's.
+    assert len(fits) == 4 and [s for _, s in fits] == [42, 43, 42, 43]
+    assert fits[1][0] == p1_size and fits[2][0] != p1_size
+    p1, p4 = report.protocol("P1").models[0], report.protocol("P4").models[0]
+    assert (p1.shared_fits, p4.shared_fits) == (0, 2)
+    assert p4.fit_seconds == pytest.approx(p1.fit_seconds)
+    assert any("fitted for P1" in n for n in report.protocol("P4").notes)
+    assert not report.protocol("P3").notes
+
+
+def test_training_seeds_must_be_positive(synth: Interactions, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="train_seeds"):
+        run_evaluation(synth, ["P1"], ["popularity"], tmp_path, encoder="fake", train_seeds=0)

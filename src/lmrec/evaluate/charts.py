@@ -61,6 +61,11 @@ def _is_ours(name: str) -> bool:
     return name.startswith(LMREC)
 
 
+def _spread(rows: list[ModelResult]) -> bool:
+    """Whether any row is a mean over several folds or training seeds."""
+    return any(len(m.folds) > 1 for m in rows)
+
+
 def draw_all(report: EvaluationReport, out_dir: Path) -> list[Chart]:
     """Draw every chart the report has data for; returns ``{file, title, note}`` per chart."""
     charts: list[Chart] = []
@@ -103,13 +108,13 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
     for j, (ax, metric) in enumerate(zip(grid.flat, p.metrics, strict=False)):
         lower = metric in p.lower_is_better
         vals = np.asarray([m.metrics.get(metric, np.nan) for m in rows], dtype=np.float64)
-        errs = np.asarray([m.std.get(metric, 0.0) for m in rows], dtype=np.float64)
+        errs = np.nan_to_num(np.asarray([m.std.get(metric, 0.0) for m in rows], dtype=np.float64))
         y = np.arange(len(rows))[::-1]
         colors = [OURS if _is_ours(m.model) else THEIRS for m in rows]
         ax.barh(
             y,
             np.nan_to_num(vals),
-            xerr=errs if p.n_folds > 1 else None,
+            xerr=errs if errs.any() else None,
             color=colors,
             edgecolor="black",
             linewidth=0.4,
@@ -121,7 +126,7 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
                     label.set_fontweight("bold")
                     label.set_color(OURS)
         top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
-        shift = errs if p.n_folds > 1 else np.zeros_like(vals)
+        shift = errs
         for yi, v, e in zip(y, vals, shift, strict=True):
             if np.isfinite(v):
                 ax.text(v + e + top * 0.015, yi, f"{v:.3f}", va="center", fontsize=8)
@@ -147,7 +152,7 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
         "file": _save(fig, out_dir, name),
         "title": f"{p.name} metrics per model",
         "note": "lmrec in orange; dashed red lines are the targets."
-        + (" Error bars: std over folds." if p.n_folds > 1 else ""),
+        + (" Error bars: std over folds and training seeds." if _spread(rows) else ""),
     }
 
 

@@ -117,6 +117,7 @@ def run(
     encoder: str | None = None,
     progress: Callable[[str], None] | None = None,
     merge: bool = False,
+    train_seeds: int = 1,
 ) -> Path:
     """Evaluate ``models`` on ``protocols`` and write the report folder.
 
@@ -134,6 +135,8 @@ def run(
         progress: Called with a short line as work proceeds (the CLI prints them).
         merge: Keep the rows of ``out_dir``'s existing report that this run does
             not redo (see :mod:`lmrec.evaluate.merge`); the report must exist.
+        train_seeds: Fits per fold of each model on P1-P4, with seeds ``seed``,
+            ``seed + 1``, ...; rows report the mean and spread over them.
 
     Returns:
         The report folder.
@@ -188,6 +191,7 @@ def run(
             partial,
             seed,
             quick,
+            train_seeds=train_seeds,
             encoder=settings.encoder,
             cache_dir=settings.data_dir / "cache" / "vectors",
             dataset_name=name,

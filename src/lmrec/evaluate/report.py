@@ -123,6 +123,10 @@ class ModelResult:
         training: Per fold, the per-epoch log of models that keep one (lmrec):
             ``epoch`` (0-based), ``loss``, ``valid`` (validation metric) and ``seconds``.
         training_metric: Name of the validation metric in ``training``.
+        train_seeds: Training seeds fitted on each fold; ``folds`` then holds one
+            entry per fold and seed, fold by fold.
+        shared_fits: How many of those fits were taken over from an earlier
+            protocol with the same split instead of fitted again.
     """
 
     model: str
@@ -136,6 +140,8 @@ class ModelResult:
     by_history: list[dict[str, Any]] = field(default_factory=list)
     training: list[list[dict[str, float]]] = field(default_factory=list)
     training_metric: str | None = None
+    train_seeds: list[int] = field(default_factory=list)
+    shared_fits: int = 0
 
 
 @dataclass
@@ -310,7 +316,12 @@ def _protocol_table(p: ProtocolResult) -> list[str]:
         f"## {p.name}: {p.title}",
         "",
         f"{p.n_test_cases} test cases over {p.n_folds} fold(s)"
-        + (", mean ± std over folds." if p.n_folds > 1 else "."),
+        + (", mean ± std over folds" if p.n_folds > 1 else "")
+        + (
+            " (and over training seeds where a row names them)."
+            if any(len(r.train_seeds) > 1 for r in p.models)
+            else "."
+        ),
         "",
         *(f"{n}\n" for n in p.notes),
         "| " + " | ".join(head) + " |",
@@ -324,9 +335,12 @@ def _protocol_table(p: ProtocolResult) -> list[str]:
                 cells.append("–")
                 continue
             v = r.metrics[m]
-            s = f"{v:.4f}" + (f" ± {r.std.get(m, 0.0):.4f}" if p.n_folds > 1 else "")
+            s = f"{v:.4f}" + (f" ± {r.std.get(m, 0.0):.4f}" if len(r.folds) > 1 else "")
             cells.append(f"**{s}**" if best[m] is not None and v == best[m] else s)
         params = "; ".join(_fmt_params(x) for x in _unique(r.params))
+        if len(r.train_seeds) > 1:
+            seeds = ", ".join(str(x) for x in r.train_seeds)
+            params = f"training seeds {seeds}" + (f"; {params}" if params else "")
         cells += [f"{r.fit_seconds:.1f}", f"{r.score_seconds:.1f}"]
         cells.append(f"failed: {r.error}" if r.error else params)
         lines.append("| " + " | ".join(cells) + " |")

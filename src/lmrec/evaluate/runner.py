@@ -11,7 +11,9 @@ importing :mod:`lmrec.evaluate` stays light. Another model is added with::
 A factory takes ``quick`` (small grids and few epochs, for tests) and returns
 an unfitted :class:`~lmrec.evaluate.base.Ranker` or
 :class:`~lmrec.evaluate.base.RatingModel`. A fresh model is built for every
-fold, so no state leaks from one fold's test set into another's training.
+fold, so no state leaks from one fold's test set into another's training;
+protocols that share a split (P1 and P4) score the same fitted model of a
+fold, since its training data are identical.
 Besides the metrics, the runner keeps what the charts need: per-case values
 by history length, lmrec's per-epoch training log and, for rating protocols,
 the first fold's predictions.
@@ -114,6 +116,11 @@ def _n_cases(folds: list[Fold]) -> int:
     return total
 
 
+#: Fitted models kept for a later protocol with the same split:
+#: ``(model name, split function, fold index, training seed) -> (model, fit seconds)``.
+FitCache = dict[tuple[str, object, int, int], tuple[Ranker | RatingModel, float]]
+
+
 def _run_model(
     name: str,
     factory: Factory,
@@ -122,41 +129,70 @@ def _run_model(
     ctx_base: FitContext,
     quick: bool,
     sample: RatingSample | None = None,
+    *,
+    train_seeds: int = 1,
+    fits: FitCache | None = None,
 ) -> ModelResult:
+    """Fit ``name`` on every fold (``train_seeds`` times, seeds ``seed, seed + 1, ...``)
+    and score it; a fit found in ``fits`` (same split, fold and seed) is reused."""
     res = ModelResult(model=name)
+    seeds = [ctx_base.seed + r for r in range(train_seeds)]
+    res.train_seeds = seeds
     lengths: list[np.ndarray] = []
     headline: list[np.ndarray] = []
     try:
         for fold in folds:
-            model = factory(quick)
-            ctx = FitContext(
-                item_vectors=ctx_base.item_vectors,
-                user_vectors=ctx_base.user_vectors,
-                valid=fold.valid,
-                seed=ctx_base.seed,
-                cold_items=fold.cold_items,
-            )
-            t0 = time.perf_counter()
-            model.fit(fold.train, ctx)
-            t1 = time.perf_counter()
-            outcome = protocol.run(model, fold)
-            t2 = time.perf_counter()
-            metrics = outcome.metrics
-            res.fit_seconds += t1 - t0
-            res.score_seconds += t2 - t1
-            res.folds.append(metrics)
-            res.params.append(dict(getattr(model, "params", {}) or {}))
-            logged = training_log(model)
-            if logged is not None:
-                res.training_metric, epochs = logged
-                res.training.append(epochs)
-            first = protocol.metrics[0]
-            if outcome.history_lengths is not None and first in outcome.cases:
-                lengths.append(outcome.history_lengths)
-                headline.append(outcome.cases[first])
-            if sample is not None and fold.index == sample.fold and outcome.predictions is not None:
-                sample.predicted[name] = outcome.predictions
-            log.info("%s %s fold %d: %s (%.1fs)", protocol.name, name, fold.index, metrics, t2 - t0)
+            for train_seed in seeds:
+                key = (name, protocol.split, fold.index, train_seed)
+                if fits is not None and key in fits:
+                    model, fit_seconds = fits[key]
+                    res.shared_fits += 1
+                else:
+                    model = factory(quick)
+                    ctx = FitContext(
+                        item_vectors=ctx_base.item_vectors,
+                        user_vectors=ctx_base.user_vectors,
+                        valid=fold.valid,
+                        seed=train_seed,
+                        cold_items=fold.cold_items,
+                    )
+                    t0 = time.perf_counter()
+                    model.fit(fold.train, ctx)
+                    fit_seconds = time.perf_counter() - t0
+                    if fits is not None:
+                        fits[key] = (model, fit_seconds)
+                t1 = time.perf_counter()
+                outcome = protocol.run(model, fold)
+                t2 = time.perf_counter()
+                metrics = outcome.metrics
+                res.fit_seconds += fit_seconds
+                res.score_seconds += t2 - t1
+                res.folds.append(metrics)
+                res.params.append(dict(getattr(model, "params", {}) or {}))
+                logged = training_log(model)
+                if logged is not None:
+                    res.training_metric, epochs = logged
+                    res.training.append(epochs)
+                first = protocol.metrics[0]
+                if outcome.history_lengths is not None and first in outcome.cases:
+                    lengths.append(outcome.history_lengths)
+                    headline.append(outcome.cases[first])
+                if (
+                    sample is not None
+                    and fold.index == sample.fold
+                    and train_seed == seeds[0]
+                    and outcome.predictions is not None
+                ):
+                    sample.predicted[name] = outcome.predictions
+                log.info(
+                    "%s %s fold %d seed %d: %s (%.1fs)",
+                    protocol.name,
+                    name,
+                    fold.index,
+                    train_seed,
+                    metrics,
+                    fit_seconds + t2 - t1,
+                )
     except Exception as exc:  # one failing model must not sink a long run
         log.error("%s %s failed:\n%s", protocol.name, name, traceback.format_exc())
         res.error = f"{type(exc).__name__}: {exc}"
@@ -177,6 +213,7 @@ def run_evaluation(
     seed: int = 42,
     quick: bool = False,
     *,
+    train_seeds: int = 1,
     encoder: str = DEFAULT_ENCODER,
     cache_dir: Path | None = None,
     dataset_name: str = "dataset",
@@ -191,6 +228,11 @@ def run_evaluation(
             protocol, so a long run leaves partial results behind).
         seed: Seed of every split and every model.
         quick: Small grids and few epochs (tests, smoke runs).
+        train_seeds: Fits per fold, with training seeds ``seed, seed + 1, ...`` on
+            the same split; each row's metrics are the mean over folds and seeds,
+            its std the spread over them. One seed hides how much a model's
+            figures move with its initialisation, which on small test sets can
+            exceed the gap between two models.
         encoder: Encoder name for item and user vectors (``fake`` in unit tests).
         cache_dir: Where vectors are cached; ``out_dir / "cache"`` by default.
         dataset_name: Shown in the report.
@@ -198,8 +240,16 @@ def run_evaluation(
     Returns:
         The report, also written to ``out_dir``.
     """
+    if train_seeds < 1:
+        raise InvalidInputError(f"train_seeds must be at least 1, not {train_seeds}")
     start = time.perf_counter()
     specs = [get_protocol(p) for p in protocols]
+    # Protocols with the same split (P1 and P4) score the same fitted models: a
+    # model is fitted once per fold and seed, kept until the last protocol that
+    # shares its split has run.
+    last_use = {proto.split: i for i, proto in enumerate(specs)}
+    shared = {split for split in last_use if sum(p.split is split for p in specs) > 1}
+    fits: FitCache = {}
     cache = cache_dir if cache_dir is not None else out_dir / "cache"
     item_vecs = cached_vectors(data.item_texts, encoder, cache)
     user_vecs = cached_vectors(data.user_texts, encoder, cache)
@@ -215,7 +265,7 @@ def run_evaluation(
         quick=quick,
         encoder=encoder,
     )
-    for proto in specs:
+    for i, proto in enumerate(specs):
         folds = proto.split(data, seed)
         pres = ProtocolResult(
             name=proto.name,
@@ -232,9 +282,34 @@ def run_evaluation(
             report.samples.append(sample)
         for name in _models_for(proto, models):
             factory = MODELS[name][proto.kind]
-            pres.models.append(_run_model(name, factory, proto, folds, base_ctx, quick, sample))
+            pres.models.append(
+                _run_model(
+                    name,
+                    factory,
+                    proto,
+                    folds,
+                    base_ctx,
+                    quick,
+                    sample,
+                    train_seeds=train_seeds,
+                    fits=fits if proto.split in shared else None,
+                )
+            )
             report.total_seconds = time.perf_counter() - start
             report.write(out_dir)
+        reused = sorted(
+            {p.name for p in specs[:i] if p.split is proto.split}
+            if any(m.shared_fits for m in pres.models)
+            else set()
+        )
+        if reused:
+            pres.notes.append(
+                f"Scores the models fitted for {', '.join(reused)} (same split, folds and seeds); "
+                "their fit time is shown again here."
+            )
+        if last_use[proto.split] == i:
+            for key in [k for k in fits if k[1] is proto.split]:
+                del fits[key]
     report.total_seconds = time.perf_counter() - start
     report.write(out_dir)
     return report
