@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lmrec.errors import InvalidInputError
+from lmrec.errors import InvalidInputError, ModelError
 from lmrec.model import ModelConfig, TrainedModel, train_model
 from lmrec.model.config import RatingConfig
 
@@ -125,3 +125,35 @@ def test_warm_start_that_helps_is_kept(synthetic: Any, small: ModelConfig) -> No
     )  # fmt: skip
     best = max(tuned.log, key=lambda e: e.metric)
     assert best.epoch >= 0 and best.metric > tuned.log[0].metric
+
+
+def test_the_latest_targets_weigh_more(synthetic: Any) -> None:
+    import torch
+
+    from lmrec.model.history import UserSequences
+    from lmrec.model.train import _windows
+
+    s = synthetic
+    seqs = UserSequences.of(s.train)
+    cfg = ModelConfig(max_len=400, recent_boost=2.0, recent_half_life=2.0)
+    plain = _windows(seqs, cfg.replace(recent_boost=0.0), torch.device("cpu"))
+    boosted = _windows(seqs, cfg, torch.device("cpu"))
+    u = int(np.argmax(np.diff(seqs.indptr)))  # the longest history: one window of it
+    row = int(np.flatnonzero(plain.users.numpy() == u)[0])
+    base, w = plain.next_w[row].numpy(), boosted.next_w[row].numpy()
+    targets = np.flatnonzero(plain.nexts[row].numpy() >= 0)
+    assert len(targets) > 5 and (base[targets] > 0).all()
+    ratio = w[targets] / base[targets]
+    # the newest target (the last position's next event) gets 1 + boost, one
+    # half-life back 1 + boost / 2, and the weight falls toward 1 going back
+    assert ratio[-1] == pytest.approx(3.0)
+    assert ratio[-3] == pytest.approx(2.0)
+    assert (np.diff(ratio) > 0).all() and ratio[0] < ratio[-1]
+    # padding and positions without a next event stay at 0
+    assert (w[plain.nexts[row].numpy() < 0] == 0).all()
+
+
+@pytest.mark.parametrize("bad", [{"recent_boost": -1.0}, {"recent_half_life": 0.0}])
+def test_recent_weighting_knobs_are_checked(bad: dict[str, float]) -> None:
+    with pytest.raises(ModelError, match="recent"):
+        ModelConfig(**bad)  # type: ignore[arg-type]

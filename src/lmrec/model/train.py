@@ -70,6 +70,17 @@ class _Windows:
     raw_v: Tensor  # (S, L) rating at each position, NaN = none
 
 
+def _recent_weight(
+    weights: npt.NDArray[np.float32], back: npt.NDArray[np.int64], cfg: ModelConfig
+) -> npt.NDArray[np.float32]:
+    """Target ``weights`` scaled up for targets ``back`` events before the user's newest
+    (see :attr:`ModelConfig.recent_boost`)."""
+    if cfg.recent_boost <= 0:
+        return weights
+    boost = 1.0 + cfg.recent_boost * np.power(0.5, back / cfg.recent_half_life)
+    return (weights * boost).astype(np.float32)
+
+
 def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Windows:
     length = cfg.max_len
     spans: list[tuple[int, int, int]] = []
@@ -101,7 +112,9 @@ def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Wi
         nxt = min(hi + 1, end)
         m = nxt - (lo + 1)
         nexts[j, length - n : length - n + m] = seqs.item[lo + 1 : nxt]
-        next_w[j, length - n : length - n + m] = np.clip(seqs.weight[lo + 1 : nxt], 0, None)
+        next_w[j, length - n : length - n + m] = _recent_weight(
+            np.clip(seqs.weight[lo + 1 : nxt], 0, None), end - 1 - np.arange(lo + 1, nxt), cfg
+        )
 
     def t(a: npt.NDArray[np.generic]) -> Tensor:
         return torch.from_numpy(a).to(device)
