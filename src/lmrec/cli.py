@@ -342,7 +342,9 @@ def demo(
             import uvicorn
 
             from lmrec.api import create_app
+            from lmrec.api.app import one_thread_per_worker
 
+            one_thread_per_worker()  # trained with every core; serve with one thread
             base = f"http://127.0.0.1:{port or settings.port}"
             out.print(
                 f"\n[bold green]lmrec is serving[/bold green] on {base}\n"

@@ -57,3 +57,21 @@ def test_pinned_numpy_runs_one_blas_thread() -> None:
     )
     threads = json.loads(out.stdout)
     assert threads and set(threads) == {1}
+
+
+def test_a_process_that_loaded_full_pools_serves_with_one_thread() -> None:
+    """``lmrec demo`` trains before it serves, so its pools load at full size;
+    ``one_thread_per_worker`` shrinks them (BLAS, OpenMP and torch) at run time."""
+    code = (
+        "import json, numpy, torch; from threadpoolctl import threadpool_info; "
+        "from lmrec.api.app import one_thread_per_worker; one_thread_per_worker(); "
+        "print(json.dumps({'pools': [p['num_threads'] for p in threadpool_info()], "
+        "'torch': torch.get_num_threads()}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in cli.THREAD_VARIABLES}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["pools"] and set(seen["pools"]) == {1}
+    assert seen["torch"] == 1

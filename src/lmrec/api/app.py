@@ -56,11 +56,19 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
 
 def one_thread_per_worker() -> None:
-    """Serving processes run one torch thread each: requests are small, and several
-    threads per request only contend with the other requests and workers."""
+    """Serving processes run one compute thread each: requests are small, and several
+    threads per request only contend with the other requests and workers.
+
+    ``lmrec serve`` also sets the thread variables before numpy loads
+    (:func:`lmrec.cli.pin_threads`); a process that trained first (``lmrec demo``)
+    loaded its BLAS and OpenMP pools at full size, so they are limited here at
+    run time too.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def app_from_env() -> FastAPI:
