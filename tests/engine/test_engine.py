@@ -259,3 +259,24 @@ def test_items_added_by_another_process_are_served(tmp_path: Path) -> None:
         a.set_item_active("1", False)
         assert "1" not in b.search("toy story").ids
         assert b.recommend("x", k=10, category="Animation").ids == ("6", "7")
+
+
+def test_text_vectors_cover_active_items_and_rekey_on_change(engine: Engine) -> None:
+    first = engine.text_vectors()
+    assert set(first.ids) == {m.id for m in MOVIES}
+    assert first.matrix.shape == (len(MOVIES), engine.encoder.dim)
+    for j, item_id in enumerate(first.ids):
+        v = engine.text_vector(item_id)
+        assert v is not None and np.array_equal(first.matrix[j], v)
+    assert engine.text_vectors().key == first.key  # nothing changed
+    engine.set_item_active(first.ids[0], False)
+    hidden = engine.text_vectors()
+    assert first.ids[0] not in hidden.ids and hidden.key != first.key
+    assert engine.text_vector(first.ids[0]) is None
+    engine.set_item_active(first.ids[0], True)
+    assert engine.text_vectors().key == first.key
+    item = engine.get_item(first.ids[1])
+    engine.upsert_items([replace(item, title=item.title + " (director's cut)")])
+    retitled = engine.text_vectors()
+    assert retitled.ids == first.ids and retitled.key != first.key
+    assert engine.text_vector("no-such-item") is None

@@ -9,6 +9,7 @@ view without time-based cache expiry.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sys
 import threading
@@ -56,6 +57,22 @@ from lmrec.store import Store, open_store
 from lmrec.text import Encoder, load_encoder, text_hash
 
 Vector = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TextVectors:
+    """Active items' language-model vectors (:meth:`Engine.text_vectors`).
+
+    Attributes:
+        ids: Item ids, in catalog order.
+        matrix: ``(len(ids), dim)`` float32, row ``j`` for ``ids[j]``.
+        key: Changes when the catalog's items, their texts or the model change.
+    """
+
+    ids: tuple[str, ...]
+    matrix: npt.NDArray[np.float32]
+    key: str
+
 
 #: Sources reported per result item.
 SOURCE_CONTENT = "content"
@@ -388,6 +405,28 @@ class Engine:
         """
         personal = self._user_state(user).personal
         return None if personal is None else personal[1]
+
+    def text_vector(self, item_id: str) -> Vector | None:
+        """The language-model vector of an active item's text (None: unknown or inactive)."""
+        return self._index.get(item_id)
+
+    def text_vectors(self) -> TextVectors:
+        """Every active item's language-model vector, for views of the whole catalog
+        (the console's map), with a key that changes whenever any of them may have."""
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(str(self.model_version).encode())
+        ids: list[str] = []
+        vecs: list[Vector] = []
+        for item_id in self._catalog.ids():
+            v = self._index.get(item_id)
+            if v is None:
+                continue
+            ids.append(item_id)
+            vecs.append(v)
+            digest.update(f"{item_id}\0{self._catalog.text_hash(item_id)}\n".encode())
+        dim = self.encoder.dim
+        matrix = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32)
+        return TextVectors(tuple(ids), matrix, digest.hexdigest())
 
     def _events(self, user: str, limit: int | None = None) -> list[Event]:
         """The user's events, oldest first (``limit`` keeps the newest)."""

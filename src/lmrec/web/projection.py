@@ -8,7 +8,6 @@ user's vector) with the same linear map.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -40,29 +39,6 @@ class _Basis:
     ids: tuple[str, ...]
     xy: Matrix  # (n, 2)
     total: int
-
-
-def _active_vectors(engine: Engine) -> tuple[list[str], Matrix, str]:
-    """Active item ids, their index vectors, and a key that changes with the catalog.
-
-    Reads engine internals; a public ``Engine.item_vectors()`` would replace this.
-    """
-    catalog = engine._catalog
-    index = engine._index
-    digest = hashlib.sha1(usedforsecurity=False)
-    digest.update(str(engine.model_version).encode())
-    ids: list[str] = []
-    vecs: list[Matrix] = []
-    for item_id in catalog.ids():
-        v = index.get(item_id)
-        if v is None:
-            continue
-        ids.append(item_id)
-        vecs.append(v)
-        digest.update(f"{item_id}\0{catalog.text_hash(item_id)}\n".encode())
-    dim = engine.encoder.dim
-    matrix = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32)
-    return ids, matrix, digest.hexdigest()
 
 
 def _thin(n: int, limit: int) -> npt.NDArray[np.int64]:
@@ -109,7 +85,8 @@ class ItemMap:
         self._lock = threading.Lock()
 
     def _current(self, engine: Engine) -> _Basis:
-        ids, vectors, key = _active_vectors(engine)
+        active = engine.text_vectors()
+        ids, vectors, key = list(active.ids), active.matrix, active.key
         with self._lock:
             if self._basis is not None and self._basis.key == key:
                 return self._basis
@@ -162,7 +139,7 @@ class ItemMap:
             hid = se.event.item
             if hid is None or hid in seen:
                 continue
-            v = engine._index.get(hid)
+            v = engine.text_vector(hid)
             if v is None:
                 continue
             seen.add(hid)
