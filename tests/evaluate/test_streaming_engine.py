@@ -39,3 +39,33 @@ def test_every_variant_replays_through_the_engine(tmp_path: Path, variant: str) 
     )
     assert result.events == len(stream.replay) > 0
     assert 0.0 <= result.hr10 <= 1.0
+
+
+def test_static_serves_the_frozen_engine_and_ingests_nothing(tmp_path: Path) -> None:
+    events = sessions(0, 30, 0.0)
+    stream = split_stream(events, 0.8, 60)
+    folder = tmp_path / "engine"
+    with Engine.open(settings=fake_settings(folder)) as engine:
+        engine.upsert_items(MOVIES)
+        engine.ingest(list(stream.train))
+        engine.train(tiny_model_config(2), progress=False)
+        before = engine.store.count_events()
+    asked: list[tuple[str, int, frozenset[str]]] = []
+
+    class Spy(Engine):
+        def recommend(self, user, k=10, *, exclude=(), category=None, explain=False):  # type: ignore[no-untyped-def, override]
+            asked.append((user, k, frozenset(exclude)))
+            return super().recommend(user, k, exclude=exclude, category=category, explain=explain)
+
+    result = replay_engine(
+        stream, lambda: Spy.open(settings=fake_settings(folder)), variant="static"
+    )
+    assert result.events == len(stream.replay) == len(asked)
+    with Engine.open(settings=fake_settings(folder)) as engine:
+        assert engine.store.count_events() == before  # nothing replayed was ingested
+    # every request is the serving path's, excluding exactly the user's items revealed so far
+    revealed: dict[str, set[str]] = {}
+    for e, (user, k, exclude) in zip(stream.replay, asked, strict=True):
+        assert (user, k) == (e.user, 10) and exclude == frozenset(revealed.get(e.user, set()))
+        if e.item is not None:
+            revealed.setdefault(e.user, set()).add(e.item)

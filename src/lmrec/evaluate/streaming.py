@@ -13,9 +13,10 @@ Definition (also in ``docs/protocols.md``):
 
 Variants:
 
-* ``static``: lmrec's model with user state frozen at training time (what a
-  batch system that refits nightly serves); users unseen in training get the
-  training-time popularity list.
+* ``static``: lmrec's serving path (retrieval and second stage) with user
+  state frozen at training time (what a batch system that refits nightly
+  serves): no replayed event is ingested; items revealed since are excluded.
+  Users unseen in training get the training-time popularity list.
 * ``realtime``: lmrec's engine with per-event user state: every revealed event
   is ingested and the next request's user vector comes from the user tower
   over the user's events so far (no retraining).
@@ -146,30 +147,20 @@ def replay_engine(
     engine = make_engine()
     tally = _Tally(stream.unseen_users)
     started = time.monotonic()
-    seen: dict[str, set[str]] = defaultdict(set)
-    for e in stream.train:
-        if e.item is not None:
-            seen[e.user].add(e.item)
     trainer = (
         trainer_factory(engine) if variant == "realtime+learning" and trainer_factory else None
     )
     if variant == "static":
-        frozen: dict[str, Any] = {}
-        popular = [i for i, _ in engine._popular(len(engine._catalog), set(), None)]
+        # The serving path as it stood at training time: nothing replayed is
+        # ingested, so the engine's user state, popularity and model stay frozen
+        # (a batch system's nightly output); items revealed since are excluded,
+        # as the real-time variants' store excludes them.
+        revealed: dict[str, set[str]] = defaultdict(set)
         for n, e in enumerate(stream.replay):
-            if e.user not in frozen:
-                # The serving path's user state, frozen at training time: static
-                # never ingests the replayed events.
-                frozen[e.user] = engine._user_state(e.user).personal
-            p = frozen[e.user]
-            if p is None:
-                ranked = [i for i in popular if i not in seen[e.user]][:K]
-            else:
-                index, vec = p
-                ranked = [i for i, _ in index.search(vec, K, exclude=seen[e.user])]
+            ranked = list(engine.recommend(e.user, K, exclude=revealed[e.user]).ids)
             if e.item is not None:
                 tally.add(e.user, ranked, e.item)
-                seen[e.user].add(e.item)
+                revealed[e.user].add(e.item)
             if progress and n % 1000 == 0:
                 progress(n, len(stream.replay))
     else:
