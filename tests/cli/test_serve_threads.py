@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -42,6 +43,15 @@ def test_serve_pins_before_the_server_starts(monkeypatch, tmp_path: Path) -> Non
     assert seen == dict.fromkeys(cli.THREAD_VARIABLES, "1")
 
 
+def _run_unpinned(code: str) -> Any:
+    """Run ``code`` in a fresh interpreter without thread variables; its last line as JSON."""
+    env = {k: v for k, v in os.environ.items() if k not in cli.THREAD_VARIABLES}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_pinned_numpy_runs_one_blas_thread() -> None:
     """The variables take effect: numpy's BLAS pool, sized at import, has one thread."""
     pytest.importorskip("threadpoolctl")
@@ -51,11 +61,7 @@ def test_pinned_numpy_runs_one_blas_thread() -> None:
         "print(json.dumps([p['num_threads'] for p in threadpool_info() "
         "if p['user_api'] == 'blas']))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in cli.THREAD_VARIABLES}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    threads = json.loads(out.stdout)
+    threads = _run_unpinned(code)
     assert threads and set(threads) == {1}
 
 
@@ -68,10 +74,6 @@ def test_a_process_that_loaded_full_pools_serves_with_one_thread() -> None:
         "print(json.dumps({'pools': [p['num_threads'] for p in threadpool_info()], "
         "'torch': torch.get_num_threads()}))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in cli.THREAD_VARIABLES}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = _run_unpinned(code)
     assert seen["pools"] and set(seen["pools"]) == {1}
     assert seen["torch"] == 1

@@ -9,21 +9,31 @@ from pathlib import Path
 import pytest
 
 from lmrec.engine import Engine
-from lmrec.evaluate.streaming import replay_engine, split_stream
+from lmrec.evaluate.streaming import Stream, replay_engine, split_stream
 from lmrec.realtime import BackgroundTrainer, TrainerPolicy
 
 from ..conftest import MOVIES, fake_settings, sessions, tiny_model_config  # type: ignore[import-not-found]
 
 
-@pytest.mark.parametrize("variant", ["static", "realtime", "realtime+learning"])
-def test_every_variant_replays_through_the_engine(tmp_path: Path, variant: str) -> None:
-    events = sessions(0, 30, 0.0)
-    stream = split_stream(events, 0.8, 60)
-    base = tmp_path / "base"
-    with Engine.open(settings=fake_settings(base)) as engine:
+def _stream() -> Stream:
+    return split_stream(sessions(0, 30, 0.0), 0.8, 60)
+
+
+def _train_engine(folder: Path, stream: Stream) -> int:
+    """An engine in ``folder`` with the catalog, the training events and a trained
+    model; returns how many events it holds."""
+    with Engine.open(settings=fake_settings(folder)) as engine:
         engine.upsert_items(MOVIES)
         engine.ingest(list(stream.train))
         engine.train(tiny_model_config(2), progress=False)
+        return engine.store.count_events()
+
+
+@pytest.mark.parametrize("variant", ["static", "realtime", "realtime+learning"])
+def test_every_variant_replays_through_the_engine(tmp_path: Path, variant: str) -> None:
+    stream = _stream()
+    base = tmp_path / "base"
+    _train_engine(base, stream)
 
     def make() -> Engine:
         copy = tmp_path / f"run-{time.monotonic_ns()}"
@@ -42,14 +52,9 @@ def test_every_variant_replays_through_the_engine(tmp_path: Path, variant: str) 
 
 
 def test_static_serves_the_frozen_engine_and_ingests_nothing(tmp_path: Path) -> None:
-    events = sessions(0, 30, 0.0)
-    stream = split_stream(events, 0.8, 60)
+    stream = _stream()
     folder = tmp_path / "engine"
-    with Engine.open(settings=fake_settings(folder)) as engine:
-        engine.upsert_items(MOVIES)
-        engine.ingest(list(stream.train))
-        engine.train(tiny_model_config(2), progress=False)
-        before = engine.store.count_events()
+    before = _train_engine(folder, stream)
     asked: list[tuple[str, int, frozenset[str]]] = []
 
     class Spy(Engine):

@@ -126,8 +126,7 @@ def metric_bars(p: ProtocolResult, out_dir: Path) -> Chart:
                     label.set_fontweight("bold")
                     label.set_color(OURS)
         top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
-        shift = errs
-        for yi, v, e in zip(y, vals, shift, strict=True):
+        for yi, v, e in zip(y, vals, errs, strict=True):
             if np.isfinite(v):
                 ax.text(v + e + top * 0.015, yi, f"{v:.3f}", va="center", fontsize=8)
         for t in TARGETS:

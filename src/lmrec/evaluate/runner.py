@@ -121,6 +121,22 @@ def _n_cases(folds: list[Fold]) -> int:
 FitCache = dict[tuple[str, object, int, int], tuple[Ranker | RatingModel, float]]
 
 
+def _fit(
+    model: Ranker | RatingModel, fold: Fold, ctx_base: FitContext, seed: int
+) -> tuple[Ranker | RatingModel, float]:
+    """``model`` fitted on ``fold`` with training seed ``seed``, and the seconds it took."""
+    ctx = FitContext(
+        item_vectors=ctx_base.item_vectors,
+        user_vectors=ctx_base.user_vectors,
+        valid=fold.valid,
+        seed=seed,
+        cold_items=fold.cold_items,
+    )
+    t0 = time.perf_counter()
+    model.fit(fold.train, ctx)
+    return model, time.perf_counter() - t0
+
+
 def _run_model(
     name: str,
     factory: Factory,
@@ -148,17 +164,7 @@ def _run_model(
                     model, fit_seconds = fits[key]
                     res.shared_fits += 1
                 else:
-                    model = factory(quick)
-                    ctx = FitContext(
-                        item_vectors=ctx_base.item_vectors,
-                        user_vectors=ctx_base.user_vectors,
-                        valid=fold.valid,
-                        seed=train_seed,
-                        cold_items=fold.cold_items,
-                    )
-                    t0 = time.perf_counter()
-                    model.fit(fold.train, ctx)
-                    fit_seconds = time.perf_counter() - t0
+                    model, fit_seconds = _fit(factory(quick), fold, ctx_base, train_seed)
                     if fits is not None:
                         fits[key] = (model, fit_seconds)
                 t1 = time.perf_counter()
@@ -297,14 +303,10 @@ def run_evaluation(
             )
             report.total_seconds = time.perf_counter() - start
             report.write(out_dir)
-        reused = sorted(
-            {p.name for p in specs[:i] if p.split is proto.split}
-            if any(m.shared_fits for m in pres.models)
-            else set()
-        )
-        if reused:
+        if any(m.shared_fits for m in pres.models):
+            earlier = ", ".join(p.name for p in specs[:i] if p.split is proto.split)
             pres.notes.append(
-                f"Scores the models fitted for {', '.join(reused)} (same split, folds and seeds); "
+                f"Scores the models fitted for {earlier} (same split, folds and seeds); "
                 "their fit time is shown again here."
             )
         if last_use[proto.split] == i:
