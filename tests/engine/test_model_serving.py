@@ -196,3 +196,32 @@ def test_transitions_follow_the_users_latest_items(trained: Engine) -> None:
     assert fan.ids[0] == target and set(fan.sources) == {"model"}
     assert other_without.ids == other_plain.ids
     assert later.ids == later_plain.ids
+
+
+def test_search_orders_a_users_matches_as_recommendations_serve_them(trained: Engine) -> None:
+    serving = trained._serving
+    assert serving is not None
+    rr = serving.model.net.rerank
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    kids = ["1", "6", "7"]  # the Animation films; the query "animation" matches each fully
+    first_stage = trained.recommend("fan", k=3, category="Animation").ids
+    target = first_stage[-1]
+    pos = serving.item_pos
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    try:
+        # The second stage lifts `target` for a user who has item "2", as in
+        # test_item_to_item_mixing_follows_the_users_history.
+        rr.co_sources.fill_(-1)
+        rr.co_weights.zero_()
+        rr.co_sources[pos[target], 0] = pos["2"]
+        rr.co_weights[pos[target], 0] = 1.0
+        rr.co_mix.fill_(10.0)  # per-row z-scores: outweigh retrieval's among 3 films
+        rr.seq_mix.fill_(0.0)
+        rr.enabled.fill_(False)
+        served = trained.recommend("fan", k=3, category="Animation").ids
+        found = trained.search("animation", user="fan", k=3, category="Animation",
+                               exclude=["2"], personalize=0.5).ids  # fmt: skip
+    finally:
+        rr.load_state_dict(saved)
+    assert set(served) == set(kids) and served[0] == target != first_stage[0]
+    assert found == served

@@ -35,3 +35,29 @@ def test_chinese_text_is_segmented() -> None:
     idx.upsert("c2", {"title": "上海小笼包", "text": "上海的点心"})
     assert idx.search("北京", 10)[0][0] == "c1"
     assert idx.search("上海", 10)[0][0] == "c2"
+
+
+def test_coverage_is_the_rarity_weighted_share_of_query_words() -> None:
+    import math
+
+    import pytest
+
+    idx = LexicalIndex()
+    idx.upsert("both", {"title": "space adventure"})
+    idx.upsert("long", {"title": "space adventure", "text": "a very long text " * 20})
+    idx.upsert("common", {"title": "adventure one"})
+    idx.upsert("other", {"title": "adventure two"})
+    idx.upsert("none", {"title": "heat"})
+    groups = [{"space": 1.0}, {"adventure": 1.0}]
+    got = idx.coverage(groups, ["both", "long", "common", "none", "missing"])
+    # Every document with all words covers the query fully, whatever its length.
+    assert got[0] == got[1] == 1.0
+    assert got[3] == got[4] == 0.0
+    n = 5
+    rare = math.log(1 + (n - 2 + 0.5) / 2.5)  # "space": in 2 documents
+    common = math.log(1 + (n - 4 + 0.5) / 4.5)  # "adventure": in 4
+    assert got[2] == pytest.approx(common / (rare + common))
+    # A typo's correction counts with its credit; words nowhere in the index count for nothing.
+    typo = idx.coverage([{"spase": 1.0, "space": 0.8}, {"zzz": 1.0}], ["both", "common"])
+    assert typo.tolist() == pytest.approx([0.8, 0.0])
+    assert idx.coverage([{"zzz": 1.0}], ["both"]).tolist() == [0.0]

@@ -20,7 +20,7 @@ from lmrec.evaluate.search_protocol import (
 from lmrec.interactions import Interactions
 from lmrec.schema import Event, EventKind, Item
 
-from ..conftest import fake_settings  # type: ignore[import-not-found]
+from ..conftest import fake_settings, tiny_model_config  # type: ignore[import-not-found]
 
 GENRES = ("Action", "Comedy", "Drama")
 
@@ -92,3 +92,23 @@ def test_rejects_a_rating_model() -> None:
     p4 = get_protocol("P4")
     with pytest.raises(Exception, match="Ranker"):
         p4.evaluate(object(), p4.split(data, 42)[0])  # type: ignore[arg-type]
+
+
+def test_engine_path_with_a_trained_model(tmp_path: Path) -> None:
+    seen: list[tuple[int, str | None]] = []
+
+    def train(engine: object) -> None:
+        assert isinstance(engine, Engine)
+        seen.append((engine.stats().events, engine.model_version))
+        engine.train(tiny_model_config(4), progress=False)
+
+    res = run_engine_p4(
+        catalog(),
+        log(),
+        lambda: Engine.open(settings=fake_settings(tmp_path, store="memory")),
+        weights=(0.0, 1.0),
+        prepare=train,
+    )
+    # Called once, after the training events (every event but each user's last two).
+    assert seen == [(len(log()) - 2 * 12, None)]
+    assert res.test[1.0]["cases"] == 12 and 0.0 < res.test[1.0]["NDCG@10"] <= 1.0

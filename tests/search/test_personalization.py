@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -76,3 +77,32 @@ def test_any_user_scorer_personalizes(engine: Engine) -> None:
     liked = [i for i, _ in searcher.search("boy", k=2, scorer=FixedScorer({"2": 1.0}),
                                            personalize=0.9)]  # fmt: skip
     assert liked[0] == "2"
+
+
+def test_personalized_search_does_not_lift_favourites_the_query_misses(engine: Engine) -> None:
+    # A sci-fi fan searching for a musical: the query decides what is eligible,
+    # the user's taste only orders it. With few candidates per retriever, the
+    # fan's favourites come only from the personal list and are dropped.
+    engine.ingest([ev("sf", "like", "3"), ev("sf", "like", "4", ts=2.0)])
+    engine.ingest([ev("sf", "like", "8", ts=3.0)])
+    assert set(engine.search("musical", user="sf", k=2).ids) == {"6", "7"}
+    searcher = engine._searcher
+    searcher.config = replace(searcher.config, candidates=2)
+    dense = {i for i, _ in searcher._vectors.search(searcher._encode("musical"), 4)}
+    favourites = {"3", "4", "8"} - dense
+    assert favourites  # some favourites come from the personal list alone
+    got = engine.search("musical", user="sf", k=4, personalize=1.0)
+    assert set(got.ids) <= {"6", "7"} | dense
+    assert all(s > 0 for s in got.scores)
+
+
+def test_among_items_that_all_match_the_users_order_decides(engine: Engine) -> None:
+    # Every Sci-Fi film matches the query "sci-fi" fully, so for a user whose
+    # scorer prefers "8" then "3", no relevance noise reorders them.
+    searcher = engine._searcher
+    scorer = FixedScorer({"8": 3.0, "3": 2.0, "4": 1.0, "2": 0.0})
+    got = [i for i, _ in searcher.search("sci-fi", k=4, allowed={"2", "3", "4", "8"},
+                                         scorer=scorer, personalize=0.5)]  # fmt: skip
+    assert got == ["8", "3", "4", "2"]
+    anon = [i for i, _ in searcher.search("sci-fi", k=4, allowed={"2", "3", "4", "8"})]
+    assert anon != got  # relevance alone orders them differently

@@ -34,7 +34,7 @@ from lmrec.engine.filters import Range, matching_ids, parse_ranges
 from lmrec.engine.lru import LruCache
 from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
-from lmrec.engine.search import HybridSearch, VectorUserScorer
+from lmrec.engine.search import HybridSearch, ServedUserScorer, UserScorer, VectorUserScorer
 from lmrec.engine.serving import NEGATIVE_KINDS, ModelServing
 from lmrec.engine.userstate import Stamp, UserState, UserStateCache
 from lmrec.engine.validate import check_events, check_id, check_items, check_k
@@ -676,6 +676,35 @@ class Engine:
             rows += self._rows(self._popular(k - len(rows), taken, allowed), SOURCE_POPULAR)
         return rows
 
+    def _search_scorer(self, state: UserState) -> UserScorer | None:
+        """The user's personal score for search, in the order :meth:`_top` serves.
+
+        The trained model's second stage re-orders the first stage's shortlist and
+        negative feedback demotes items like disliked ones, exactly as for
+        recommendations, so a query narrows the user's feed instead of ranking it
+        by a different model.
+        """
+        personal = state.personal
+        if personal is None:
+            return None
+        index, vec = personal
+        serving = self._serving
+        if serving is None or serving.index is not index or serving.shortlist == 0:
+            serving = None
+        negatives = state.negatives
+        if serving is None and not negatives:
+            return VectorUserScorer(index, vec)
+        history = state.history
+
+        def reorder(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
+            if serving is not None:
+                hits = serving.rerank(vec, hits, history)
+            return self._penalize(hits, negatives) if negatives else hits
+
+        return ServedUserScorer(
+            index, vec, reorder, serving.shortlist if serving is not None else 0
+        )
+
     def rank(self, user: str, items: Sequence[str]) -> ScoredItems:
         """Order caller-supplied candidate items by the user's personal score.
 
@@ -787,9 +816,7 @@ class Engine:
         scorer = None
         if user is not None and personalize != 0.0:
             self._catch_up()
-            personal = self._user_state(user).personal
-            if personal is not None:
-                scorer = VectorUserScorer(*personal)
+            scorer = self._search_scorer(self._user_state(user))
         hits = self._searcher.search(
             query,
             k=k,

@@ -20,12 +20,27 @@ One query goes through:
    (``benchmarks/search.py --only fusion``, held-out queries) a linear mix
    with BM25 share 0.1 beat RRF on genre/decade queries (NDCG@10 0.755 vs
    0.634) and tied it on known-item titles (rank-1 1.0 both), so it is not
-   better on both and RRF stays the default until P4 is rerun with it;
-4. **personalization**: ``relevance * (1 - p + p * user score)`` (user score
-   min-max normalized over the candidates), ``p`` from the request or the default.
-   The product (not a sum) lets the user's taste reorder relevant items without
-   lifting items the query does not ask for: at ``p = 1`` the least-liked
-   candidate scores 0, the most-liked keeps its full relevance;
+   better on both. RRF stays the default: personalized P4 cannot tell them
+   apart (relevance saturates to coverage, below), and with the BM25 share at
+   0.1 the dense side can outvote a corrected typo: in
+   ``tests/search/test_query.py``, whose hashing encoder has no subwords,
+   ``sensibilty`` no longer finds *Sense and Sensibility* first (with
+   MiniLM this is untested);
+4. **personalization**, for a known user with weight ``p > 0``:
+   ``relevance * (1 - p + p * user)``. The product (not a sum) lets the user's
+   taste reorder relevant items without lifting items the query does not ask
+   for. Here *relevance* is the larger of the fused relevance and the query's
+   *coverage* (the rarity-weighted share of query words an item contains, see
+   :meth:`LexicalIndex.coverage`), and candidates with neither (the user's
+   favourites the query does not ask for) are dropped. *user* is the rank share
+   in ``(0, 1]`` of the user's served order (the trained model's second stage
+   and negative feedback included, as for recommendations) among the
+   remaining candidates. Coverage matters because a query every candidate
+   satisfies (``comedy`` among comedies) carries no relevance information: the
+   fused relevance is rank-based, so it would add noise to the user's order.
+   On protocol P4 with a trained model, fused relevance times the first stage's
+   min-max-normalized score scored NDCG@10 0.130, where the served order alone
+   scores 0.268;
 5. **exact titles first**: items whose title equals the query (ignoring case,
    accents, word order and parenthesized parts such as the year) rank above the rest.
 """
@@ -50,8 +65,8 @@ Fusion = Literal["rrf", "linear"]
 RRF_K = 60.0
 #: Candidates taken from each retriever before fusion.
 CANDIDATES = 200
-#: Default weight of the user's score when a user is given; tuned on protocol P4
-#: (validation cases) with the content-path user profile, see ``benchmarks/search.py``.
+#: Default weight of the user's score when a user is given, see ``benchmarks/search.py``
+#: (protocol P4 and personalized semantic queries).
 DEFAULT_PERSONALIZATION = 0.5
 #: Weight of the popularity prior inside relevance; tuned on P4 and known-item search.
 DEFAULT_PRIOR = 0.0
@@ -102,6 +117,52 @@ class VectorUserScorer:
         return self._index.search(self._vector, n, exclude=exclude, allowed=allowed)
 
 
+Hits = list[tuple[str, float]]
+
+
+class ServedUserScorer(VectorUserScorer):
+    """The user's order as recommendations serve it: retrieval, then a re-ordering.
+
+    Recommendations re-score the first-stage hits with a second stage (the
+    trained model's ranker) and demote items like ones the user disliked; search
+    must rank a user's items the same way, or a query would undo what the
+    model learnt beyond the inner product. Scores are therefore positions: the
+    ``shortlist`` best candidates by inner product, re-ordered by ``reorder``,
+    come first, the rest follow by inner product.
+
+    Args:
+        index: Item vectors of the user's space.
+        vector: The user's vector.
+        reorder: Re-orders hits, best first (the engine's second stage and
+            negative feedback).
+        shortlist: How many of the best candidates ``reorder`` sees; 0 for all.
+    """
+
+    def __init__(
+        self,
+        index: VectorIndex,
+        vector: Vector,
+        reorder: Callable[[Hits], Hits],
+        shortlist: int = 0,
+    ) -> None:
+        super().__init__(index, vector)
+        self._reorder = reorder
+        self._shortlist = shortlist
+
+    def scores(self, ids: Sequence[str]) -> npt.NDArray[np.floating]:
+        dots = np.asarray(super().scores(ids), dtype=np.float64)
+        order = np.argsort(-dots, kind="stable")
+        head = order if self._shortlist <= 0 else order[: self._shortlist]
+        served = self._reorder([(ids[j], float(dots[j])) for j in head])
+        where = {item_id: j for j, item_id in enumerate(ids)}
+        ranked = [where[i] for i, _ in served if i in where]
+        seen = set(ranked)
+        ranked += [int(j) for j in order if int(j) not in seen]
+        out = np.empty(len(ids), dtype=np.float64)
+        out[ranked] = -np.arange(len(ranked), dtype=np.float64)
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
     """How search retrieves, fuses and personalizes.
@@ -135,6 +196,16 @@ class ParsedQuery:
     weights: dict[str, float]
     readings: tuple[tuple[str, ...], ...]
     corrections: dict[str, str]
+    groups: tuple[dict[str, float], ...] = ()
+    """Per distinct query word, the word and its typo corrections with their credit."""
+
+
+def _rank_share(x: Scores) -> Scores:
+    """Each score's rank as a share in ``(0, 1]``: the best is 1, the worst ``1/n``."""
+    n = len(x)
+    out = np.empty(n, dtype=np.float64)
+    out[np.argsort(-x, kind="stable")] = np.arange(n, 0, -1, dtype=np.float64) / n
+    return out
 
 
 def _minmax(x: Scores) -> Scores:
@@ -174,21 +245,24 @@ class HybridSearch:
         for t in terms:
             weights[t] = weights.get(t, 0.0) + 1.0
         corrections: dict[str, str] = {}
-        if self.config.typo_tolerance:
-            for t in dict.fromkeys(terms):
-                if self._lexical.has_term(t):
-                    continue
-                near = self._lexical.suggest(t)[:TYPO_EXPANSIONS]
-                if not near:
-                    continue
-                corrections[t] = near[0][0]
-                for cand, dist in near:
-                    w = TYPO_WEIGHTS.get(dist, 0.0) * weights[t]
-                    weights[cand] = max(weights.get(cand, 0.0), w)
+        groups: list[dict[str, float]] = []
+        for t in dict.fromkeys(terms):
+            group = {t: 1.0}
+            groups.append(group)
+            if not self.config.typo_tolerance or self._lexical.has_term(t):
+                continue
+            near = self._lexical.suggest(t)[:TYPO_EXPANSIONS]
+            if not near:
+                continue
+            corrections[t] = near[0][0]
+            for cand, dist in near:
+                group[cand] = TYPO_WEIGHTS.get(dist, 0.0)
+                w = TYPO_WEIGHTS.get(dist, 0.0) * weights[t]
+                weights[cand] = max(weights.get(cand, 0.0), w)
         readings = [tuple(terms)]
         if corrections:
             readings.append(tuple(corrections.get(t, t) for t in terms))
-        return ParsedQuery(weights, tuple(readings), corrections)
+        return ParsedQuery(weights, tuple(readings), corrections, tuple(groups))
 
     def search(
         self,
@@ -254,14 +328,24 @@ class HybridSearch:
         if not ids:
             return []
         rel = self._relevance(ids, parsed, qv, lexical, dense)
+        personalized = scorer is not None and p > 0.0
+        if personalized:
+            # What the query asks for decides eligibility; the user's taste orders it.
+            rel = np.maximum(rel, self._lexical.coverage(parsed.groups, ids))
+            keep = np.flatnonzero(rel > 0.0)
+            if keep.size < len(ids):
+                ids = [ids[j] for j in keep]
+                rel = rel[keep]
+            if not ids:
+                return []
         if prior is not None and cfg.prior_weight > 0.0:
             counts = np.log1p(np.maximum(np.asarray(prior(ids), dtype=np.float64), 0.0))
             top = counts.max()
             pop = counts / top if top > 0 else counts
             rel = (1.0 - cfg.prior_weight) * rel + cfg.prior_weight * pop
         score = rel
-        if scorer is not None and p > 0.0:
-            mine = _minmax(np.asarray(scorer.scores(ids), dtype=np.float64))
+        if scorer is not None and personalized:
+            mine = _rank_share(np.asarray(scorer.scores(ids), dtype=np.float64))
             score = rel * (1.0 - p + p * mine)
         if exact:
             tier = np.array([i in exact for i in ids], dtype=bool)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -205,6 +206,7 @@ def run_engine_p4(
     weights: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0),
     *,
     max_cases: int | None = None,
+    prepare: Callable[[Any], object] | None = None,
 ) -> EngineP4Result:
     """Evaluate the Engine's search on P4 at several personalization weights.
 
@@ -215,6 +217,10 @@ def run_engine_p4(
             events are loaded into it here.
         weights: Personalization weights to try; the best on validation is reported.
         max_cases: Evaluate only the first cases (smoke runs).
+        prepare: Called with the engine once the training events are in, before
+            any case is searched; ``lambda e: e.train()`` measures search with a
+            trained model (its user tower and second stage) instead of the
+            content path.
 
     Returns:
         Validation and test metrics per weight, plus anonymous (relevance-only) search.
@@ -256,6 +262,8 @@ def run_engine_p4(
         engine.upsert_items(list(items[i : i + step]))
     train_events = [e for r, e in enumerate(kept) if r not in test_rows and r not in valid_rows]
     _ingest(engine, train_events)
+    if prepare is not None:
+        prepare(engine)
     for w in weights:
         result.valid[w] = ranking_metrics(_engine_ranks(engine, data, valid_cases, masks, w))
     _ingest(engine, [kept[r] for r in sorted(valid_rows)])

@@ -283,6 +283,47 @@ class LexicalIndex:
         return ranked
 
     # -- reads -----------------------------------------------------------------------
+    def coverage(self, groups: Sequence[Mapping[str, float]], ids: Sequence[str]) -> Floats:
+        """How much of a query each document contains, in ``[0, 1]``.
+
+        BM25 ranks documents against each other; coverage says whether a document
+        has what the query asks for, so every document holding all query words
+        scores 1 whatever its length or term counts. Personalized search uses it
+        as the relevance the user's taste is mixed with: among documents that all
+        match, BM25's differences are length artefacts that would only add noise.
+
+        Args:
+            groups: One mapping per query word: the word and its accepted
+                alternatives (typo corrections), each with its credit in ``[0, 1]``
+                (1 for the word as typed). A word counts with the best credit
+                among its alternatives present in the document, weighted by the
+                word's rarity (the largest IDF among its indexed alternatives).
+            ids: The documents; unknown ids get 0.
+        """
+        out = np.zeros(len(ids), dtype=np.float64)
+        with self._lock:
+            n = len(self._slot)
+            weighted: list[tuple[float, dict[str, float]]] = []
+            for group in groups:
+                known = {t: c for t, c in group.items() if c > 0.0 and t in self._postings}
+                if not known:
+                    continue
+                df = min(len(self._postings[t]) for t in known)
+                weighted.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), known))
+            total = sum(w for w, _ in weighted)
+            if total <= 0.0:
+                return out
+            for j, doc_id in enumerate(ids):
+                terms = self._doc_terms.get(doc_id)
+                if terms is None:
+                    continue
+                got = 0.0
+                for w, known in weighted:
+                    credit = max((c for t, c in known.items() if t in terms), default=0.0)
+                    got += w * credit
+                out[j] = got / total
+        return out
+
     def exact_title(self, terms: Sequence[str]) -> set[str]:
         """Documents whose title (or title without parenthesized parts) is exactly ``terms``."""
         if not terms:
