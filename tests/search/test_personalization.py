@@ -106,3 +106,28 @@ def test_among_items_that_all_match_the_users_order_decides(engine: Engine) -> N
     assert got == ["8", "3", "4", "2"]
     anon = [i for i, _ in searcher.search("sci-fi", k=4, allowed={"2", "3", "4", "8"})]
     assert anon != got  # relevance alone orders them differently
+
+
+def test_served_scorer_reorders_its_shortlist_and_keeps_the_rest_by_score() -> None:
+    from lmrec.engine.search import ServedUserScorer
+    from lmrec.index.exact import ExactIndex
+
+    index = ExactIndex(2)
+    ids = ["a", "b", "c", "d", "e"]
+    index.upsert(ids, np.array([[5, 0], [4, 0], [3, 0], [2, 0], [1, 0]], dtype=np.float32))
+    user = np.array([1, 0], dtype=np.float32)
+    seen: list[list[str]] = []
+
+    def reverse(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        seen.append([i for i, _ in hits])
+        return hits[::-1]
+
+    scorer = ServedUserScorer(index, user, reverse, shortlist=3)
+    asked = ["e", "c", "a", "d", "b"]
+    scores = scorer.scores(asked)
+    served = [asked[j] for j in np.argsort(-scores, kind="stable")]
+    assert seen == [["a", "b", "c"]]  # the three best by inner product, best first
+    assert served == ["c", "b", "a", "d", "e"]
+    everything = ServedUserScorer(index, user, reverse)  # shortlist 0: all candidates
+    got = everything.scores(asked)
+    assert [asked[j] for j in np.argsort(-got, kind="stable")] == ["e", "d", "c", "b", "a"]
