@@ -65,8 +65,10 @@ Fusion = Literal["rrf", "linear"]
 RRF_K = 60.0
 #: Candidates taken from each retriever before fusion.
 CANDIDATES = 200
-#: Default weight of the user's score when a user is given, see ``benchmarks/search.py``
-#: (protocol P4 and personalized semantic queries).
+#: Default weight of the user's score when a user is given. On protocol P4 through a
+#: trained engine (``benchmarks/search.py --only p4``) every weight above 0 scores the same,
+#: because a genre query within its genre leaves only the user's order to decide; 0.5
+#: keeps relevance ahead of taste for free-text queries (the user factor spans 0.5..1).
 DEFAULT_PERSONALIZATION = 0.5
 #: Weight of the popularity prior inside relevance; tuned on P4 and known-item search.
 DEFAULT_PRIOR = 0.0
