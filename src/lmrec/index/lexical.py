@@ -311,18 +311,22 @@ class LexicalIndex:
                 df = min(len(self._postings[t]) for t in known)
                 weighted.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), known))
             total = sum(w for w, _ in weighted)
-            if total <= 0.0:
+            if total <= 0.0 or not ids:
                 return out
-            for j, doc_id in enumerate(ids):
-                terms = self._doc_terms.get(doc_id)
-                if terms is None:
-                    continue
-                got = 0.0
-                for w, known in weighted:
-                    credit = max((c for t, c in known.items() if t in terms), default=0.0)
-                    got += w * credit
-                out[j] = got / total
-        return out
+            # Vectorized over the documents: one pass over each term's postings.
+            slots = np.fromiter((self._slot.get(d, -1) for d in ids), np.int64, len(ids))
+            known_doc = slots >= 0
+            slots = np.where(known_doc, slots, 0)
+            has = np.zeros(len(self._ids), dtype=bool)
+            for w, known in weighted:
+                credit = np.zeros(len(ids), dtype=np.float64)
+                for term, c in known.items():
+                    posted = self._postings[term].view()[0]
+                    has[posted] = True
+                    credit = np.maximum(credit, np.where(has[slots] & known_doc, c, 0.0))
+                    has[posted] = False
+                out += w * credit
+        return out / total
 
     def exact_title(self, terms: Sequence[str]) -> set[str]:
         """Documents whose title (or title without parenthesized parts) is exactly ``terms``."""
