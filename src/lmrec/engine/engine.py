@@ -35,6 +35,7 @@ from lmrec.engine.lru import LruCache
 from lmrec.engine.popularity import Popularity
 from lmrec.engine.profile import profile_vector
 from lmrec.engine.search import HybridSearch, ServedUserScorer, UserScorer, VectorUserScorer
+from lmrec.engine.searchclicks import SearchClicks
 from lmrec.engine.serving import NEGATIVE_KINDS, ModelServing
 from lmrec.engine.userstate import Stamp, UserState, UserStateCache
 from lmrec.engine.validate import check_events, check_id, check_items, check_k
@@ -134,6 +135,7 @@ class Engine:
         self._catalog = Catalog()
         self._lexical = LexicalIndex()
         self._popularity = Popularity(settings)
+        self._search_clicks = SearchClicks(settings)
         self._seq = 0
         self._erase_generation = 0
         size = self.settings.query_cache_size
@@ -324,6 +326,7 @@ class Engine:
     def _rebuild_aggregates(self) -> None:
         with self._lock:
             self._popularity.reset()
+            self._search_clicks.reset()
             self._seq = 0
             self._erase_generation = int(self.store.get_meta("erase_generation") or 0)
             self._catch_up()
@@ -361,6 +364,7 @@ class Engine:
             if gen != self._erase_generation:
                 self._erase_generation = gen
                 self._popularity.reset()
+                self._search_clicks.reset()
                 self._seq = 0
             batch: list[Event] = []
             last = self._seq
@@ -369,8 +373,10 @@ class Engine:
                 last = se.seq
                 if len(batch) >= 10_000:
                     self._popularity.add(batch)
+                    self._search_clicks.add(batch)
                     batch = []
             self._popularity.add(batch)
+            self._search_clicks.add(batch)
             self._seq = last
 
     def history(self, user: str, *, limit: int | None = None) -> list[StoredEvent]:
@@ -806,7 +812,8 @@ class Engine:
             raise InvalidInputError("personalize must be between 0 and 1", field="personalize")
         parsed = parse_ranges([r for r in ranges if isinstance(r, str)])
         limits = [*parsed, *(r for r in ranges if isinstance(r, Range))]
-        self._sync_catalog()  # items another process added are findable at once
+        # Items and search votes another process added count at once.
+        self._catch_up()
         allowed = self._allowed(category)
         if limits:
             base = allowed if allowed is not None else self._catalog.ids()
@@ -815,7 +822,6 @@ class Engine:
         # the trained user tower once a model is active).
         scorer = None
         if user is not None and personalize != 0.0:
-            self._catch_up()
             scorer = self._search_scorer(self._user_state(user))
         hits = self._searcher.search(
             query,
@@ -826,6 +832,7 @@ class Engine:
             scorer=scorer,
             personalize=personalize,
             prior=lambda ids: np.array([self._popularity.count(i) for i in ids]),
+            clicks=self._search_clicks.evidence(query),
         )
         found = ScoredItems.from_rows(self._rows(hits, SOURCE_SEARCH))
         if explain:

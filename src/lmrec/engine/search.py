@@ -41,7 +41,11 @@ One query goes through:
    On protocol P4 with a trained model, fused relevance times the first stage's
    min-max-normalized score scored NDCG@10 0.130, where the served order alone
    scores 0.268;
-5. **exact titles first**: items whose title equals the query (ignoring case,
+5. **what users chose**: items that users picked right after the same query
+   (:mod:`lmrec.engine.searchclicks`) are candidates too, and relevance moves
+   towards their share of the votes as the votes accumulate (after coverage,
+   before the user's mix);
+6. **exact titles first**: items whose title equals the query (ignoring case,
    accents, word order and parenthesized parts such as the year) rank above the rest.
 """
 
@@ -54,6 +58,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from lmrec.engine.searchclicks import QueryClicks
 from lmrec.index import LexicalIndex, VectorIndex
 from lmrec.text.tokenize import tokenize
 
@@ -277,6 +282,7 @@ class HybridSearch:
         scorer: UserScorer | None = None,
         personalize: float | None = None,
         prior: Callable[[Sequence[str]], npt.NDArray[np.floating]] | None = None,
+        clicks: QueryClicks | None = None,
     ) -> list[tuple[str, float]]:
         """Results ``offset .. offset + k`` as ``(item id, score)``; scores in ``[0, 1]``.
 
@@ -290,6 +296,11 @@ class HybridSearch:
             personalize: Weight of the personal score (default ``config.personalization``).
             prior: Non-negative prior of items (event counts), mixed into relevance
                 with ``config.prior_weight`` on a log scale.
+            clicks: What users chose after searching this query (see
+                :mod:`lmrec.engine.searchclicks`): those items become candidates,
+                and relevance becomes ``(1 - c) * relevance + c * share`` with
+                ``c`` the confidence in the votes and ``share`` an item's votes
+                over the most voted item's.
         """
         cfg = self.config
         need = offset + k
@@ -319,11 +330,13 @@ class HybridSearch:
                 exact |= {i for i in self._lexical.exact_title(reading) if ok(i)}
         p = cfg.personalization if personalize is None else personalize
         personal = scorer.top(n, allowed=allowed, exclude=skip) if scorer and p > 0 else []
+        chosen = sorted(i for i in clicks.shares if ok(i)) if clicks is not None else []
         ids = list(
             dict.fromkeys(
                 [i for i, _ in lexical]
                 + [i for i, _ in dense]
                 + sorted(exact)
+                + chosen
                 + [i for i, _ in personal]
             )
         )
@@ -334,12 +347,18 @@ class HybridSearch:
         if personalized:
             # What the query asks for decides eligibility; the user's taste orders it.
             rel = np.maximum(rel, self._lexical.coverage(parsed.groups, ids))
-            keep = np.flatnonzero(rel > 0.0)
+            eligible = rel > 0.0
+            if chosen and clicks is not None:
+                eligible |= np.array([i in clicks.shares for i in ids], dtype=bool)
+            keep = np.flatnonzero(eligible)
             if keep.size < len(ids):
                 ids = [ids[j] for j in keep]
                 rel = rel[keep]
             if not ids:
                 return []
+        if clicks is not None and chosen:
+            share = np.array([clicks.shares.get(i, 0.0) for i in ids], dtype=np.float64)
+            rel = (1.0 - clicks.confidence) * rel + clicks.confidence * share
         if prior is not None and cfg.prior_weight > 0.0:
             counts = np.log1p(np.maximum(np.asarray(prior(ids), dtype=np.float64), 0.0))
             top = counts.max()
