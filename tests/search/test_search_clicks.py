@@ -88,3 +88,15 @@ def test_a_chosen_item_is_found_even_when_no_retriever_finds_it(tmp_path: Path) 
         assert "9" in engine.search("musical", user="u", k=3).ids  # personalized, too
         engine.ingest([click("u", "2", 1.0)])
         assert "9" in engine.search("musical", user="u", k=3, personalize=1.0).ids
+
+
+def test_explanations_say_how_many_users_chose_a_result(tmp_path: Path) -> None:
+    with Engine.open(settings=fake_settings(tmp_path, store="memory")) as engine:
+        engine.upsert_items(MOVIES)
+        for n in range(2):
+            engine.ingest([search(f"s{n}", "boy", 10.0 * n), click(f"s{n}", "6", 10.0 * n + 1)])
+        found = engine.search("boy", k=10, explain=True)
+        assert found.explanations is not None
+        said = dict(zip(found.ids, found.explanations, strict=True))
+        assert said["6"].endswith("; 2 users chose it after this search")
+        assert not any("chose it" in s for i, s in said.items() if i != "6")

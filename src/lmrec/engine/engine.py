@@ -838,7 +838,8 @@ class Engine:
         if explain:
             explainer = self._explainer(user if scorer is not None else None)
             understood = self._searcher.parse(query)
-            return explainer.search_results(found, query, understood, offset=offset)
+            votes = self._search_clicks.votes(query)
+            return explainer.search_results(found, query, understood, offset=offset, votes=votes)
         return found
 
     # -- explanations ------------------------------------------------------------

@@ -16,7 +16,7 @@ asks for explanations, so ``explain=False`` costs nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -568,12 +568,20 @@ class Explainer:
         return ExplainedItems.build(scored, details)
 
     def search_results(
-        self, scored: ScoredItems, query: str, parsed: ParsedQuery, *, offset: int = 0
+        self,
+        scored: ScoredItems,
+        query: str,
+        parsed: ParsedQuery,
+        *,
+        offset: int = 0,
+        votes: Mapping[str, float] | None = None,
     ) -> ExplainedItems:
-        """Explanations for a ``search`` answer: matched terms, then the personal part.
+        """Explanations for a ``search`` answer: matched terms, the votes, then the personal part.
 
         ``rank`` is the result's position (offset included) and ``candidates`` the
         number of results up to this page: search has no full candidate ranking.
+        ``votes`` counts the users who chose each item after this query
+        (:mod:`lmrec.engine.searchclicks`).
         """
         attr = self.attributions(list(scored.ids)) if self.view.vector is not None else {}
         details = []
@@ -584,6 +592,10 @@ class Explainer:
                 fields = {"title": it.title, "categories": " ".join(it.categories), "text": it.text}
             matched, exact = match_terms(parsed, fields)
             sentence = search_sentence(query, parsed, matched, exact)
+            chose = int((votes or {}).get(r.id, 0))
+            if chose:
+                who = "1 user" if chose == 1 else f"{chose} users"
+                sentence += f"; {who} chose it after this search"
             contributions = attr.get(r.id, ())
             because, category = self._because(r.id, contributions)
             if because:
