@@ -100,3 +100,16 @@ def test_explanations_say_how_many_users_chose_a_result(tmp_path: Path) -> None:
         said = dict(zip(found.ids, found.explanations, strict=True))
         assert said["6"].endswith("; 2 users chose it after this search")
         assert not any("chose it" in s for i, s in said.items() if i != "6")
+
+
+def test_votes_vouch_for_personalized_results_but_taste_orders_them(tmp_path: Path) -> None:
+    with Engine.open(settings=fake_settings(tmp_path, store="memory")) as engine:
+        engine.upsert_items(MOVIES)
+        engine.ingest([click("kid", "7", 1.0), click("kid", "1", 2.0)])
+        assert engine.search("boy", user="kid", k=2).ids == ("6", "2")
+        for n in range(5):
+            engine.ingest([search(f"s{n}", "boy", 10.0 * n), click(f"s{n}", "2", 10.0 * n + 1)])
+        assert engine.search("boy", k=2).ids[0] == "2"  # anonymous: the crowd's choice
+        # Both films fully match "boy": the votes add nothing the query did not say,
+        # so the family-film fan still sees the family film first.
+        assert engine.search("boy", user="kid", k=2).ids == ("6", "2")

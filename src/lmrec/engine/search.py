@@ -357,8 +357,17 @@ class HybridSearch:
             if not ids:
                 return []
         if clicks is not None and chosen:
-            share = np.array([clicks.shares.get(i, 0.0) for i in ids], dtype=np.float64)
-            rel = (1.0 - clicks.confidence) * rel + clicks.confidence * share
+            voted = clicks.confidence * np.array(
+                [clicks.shares.get(i, 0.0) for i in ids], dtype=np.float64
+            )
+            # Anonymous: the votes re-rank. Personalized: they only vouch that an item
+            # answers the query and the user's taste orders the answers; re-ranking
+            # by votes there is a popularity prior, and with a simulated search log
+            # it cut P4 from 0.266 to 0.174 (see lmrec.engine.searchclicks).
+            if personalized:
+                rel = np.maximum(rel, voted)
+            else:
+                rel = (1.0 - clicks.confidence) * rel + voted
         if prior is not None and cfg.prior_weight > 0.0:
             counts = np.log1p(np.maximum(np.asarray(prior(ids), dtype=np.float64), 0.0))
             top = counts.max()
