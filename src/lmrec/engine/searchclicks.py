@@ -2,11 +2,15 @@
 
 A positive event (click, cart, purchase, like, a good rating) on an item that a
 user makes within :data:`CLICK_WINDOW` seconds of their own search counts as
-one vote that the item answers that query. Search then raises the relevance of
-voted items for the same query (see :meth:`HybridSearch.search`), and adds them
-as candidates even when neither BM25 nor the dense retriever found them: the
-classic click-through signal of web search, learnt from the event log and
-current as soon as an event is folded in.
+one vote that the item answers that query. Search adds voted items as
+candidates even when neither BM25 nor the dense retriever found them, and
+(see :meth:`HybridSearch.search`) anonymous search moves relevance towards
+the items' vote shares: the classic click-through signal of web search, learnt
+from the event log and current as soon as an event is folded in. Personalized
+search only lifts a voted item's relevance to its vote level: crowd choices
+are a popularity prior, and re-ranking by them cut protocol P4 through a
+trained engine from 0.266 to 0.174 with a simulated search log
+(``benchmarks/search.py --only p4``), where vouching alone keeps 0.266.
 
 Votes are counted from the store's event stream in append order, like
 popularity, so every process sharing a store converges on the same counts and
