@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmrec.engine import Engine
+from lmrec.model.rerank import ShortlistRanker
 from lmrec.schema import Event, EventKind, Item, User
 
 from ..conftest import (  # type: ignore[import-not-found]
@@ -130,6 +131,17 @@ def test_an_enabled_ranker_reorders_the_models_shortlist(trained: Engine) -> Non
     assert np.isfinite(after.scores).all()
 
 
+def _lift_after(rr: ShortlistRanker, target: int, source: int, *, mix: float) -> None:
+    """Make the second stage's item-to-item mix the only signal: ``source`` lifts ``target``."""
+    rr.co_sources.fill_(-1)
+    rr.co_weights.zero_()
+    rr.co_sources[target, 0] = source
+    rr.co_weights[target, 0] = 1.0
+    rr.co_mix.fill_(mix)
+    rr.seq_mix.fill_(0.0)
+    rr.enabled.fill_(False)
+
+
 def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
     serving = trained._serving
     assert serving is not None
@@ -143,13 +155,7 @@ def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
     saved = {k: v.clone() for k, v in rr.state_dict().items()}
     try:
         # Having item "2" makes `target` likely; nothing else carries weight.
-        rr.co_sources.fill_(-1)
-        rr.co_weights.zero_()
-        rr.co_sources[pos[target], 0] = pos["2"]
-        rr.co_weights[pos[target], 0] = 1.0
-        rr.co_mix.fill_(1.0)
-        rr.seq_mix.fill_(0.0)
-        rr.enabled.fill_(False)
+        _lift_after(rr, pos[target], pos["2"], mix=1.0)
         assert serving.shortlist == serving.model.config.rerank_shortlist
         fan = trained.recommend("fan", k=3)
         other = trained.recommend("other", k=10)
@@ -209,15 +215,9 @@ def test_search_orders_a_users_matches_as_recommendations_serve_them(trained: En
     pos = serving.item_pos
     saved = {k: v.clone() for k, v in rr.state_dict().items()}
     try:
-        # The second stage lifts `target` for a user who has item "2", as in
-        # test_item_to_item_mixing_follows_the_users_history.
-        rr.co_sources.fill_(-1)
-        rr.co_weights.zero_()
-        rr.co_sources[pos[target], 0] = pos["2"]
-        rr.co_weights[pos[target], 0] = 1.0
-        rr.co_mix.fill_(10.0)  # per-row z-scores: outweigh retrieval's among 3 films
-        rr.seq_mix.fill_(0.0)
-        rr.enabled.fill_(False)
+        # The second stage lifts `target` for a user who has item "2"; the mix is
+        # large because it adds per-row z-scores: outweigh retrieval's among 3 films.
+        _lift_after(rr, pos[target], pos["2"], mix=10.0)
         served = trained.recommend("fan", k=3, category="Animation").ids
         found = trained.search("animation", user="fan", k=3, category="Animation",
                                exclude=["2"], personalize=0.5).ids  # fmt: skip

@@ -664,9 +664,7 @@ class Engine:
             fetch = k if not negatives else k * 3 + 20
             # The second stage re-scores a shortlist of the model's hits, when the
             # model has a ranker that proved itself at training time.
-            serving = self._serving
-            if serving is None or serving.index is not index or serving.shortlist == 0:
-                serving = None
+            serving = self._second_stage(index)
             if serving is not None:
                 fetch = max(fetch, serving.shortlist)
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
@@ -682,6 +680,13 @@ class Engine:
             rows += self._rows(self._popular(k - len(rows), taken, allowed), SOURCE_POPULAR)
         return rows
 
+    def _second_stage(self, index: VectorIndex) -> ModelServing | None:
+        """The serving model when it re-scores hits from ``index`` (its ranker is on)."""
+        serving = self._serving
+        if serving is None or serving.index is not index or serving.shortlist == 0:
+            return None
+        return serving
+
     def _search_scorer(self, state: UserState) -> UserScorer | None:
         """The user's personal score for search, in the order :meth:`_top` serves.
 
@@ -694,9 +699,7 @@ class Engine:
         if personal is None:
             return None
         index, vec = personal
-        serving = self._serving
-        if serving is None or serving.index is not index or serving.shortlist == 0:
-            serving = None
+        serving = self._second_stage(index)
         negatives = state.negatives
         if serving is None and not negatives:
             return VectorUserScorer(index, vec)

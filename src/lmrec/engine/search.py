@@ -263,9 +263,8 @@ class HybridSearch:
                 continue
             corrections[t] = near[0][0]
             for cand, dist in near:
-                group[cand] = TYPO_WEIGHTS.get(dist, 0.0)
-                w = TYPO_WEIGHTS.get(dist, 0.0) * weights[t]
-                weights[cand] = max(weights.get(cand, 0.0), w)
+                group[cand] = credit = TYPO_WEIGHTS.get(dist, 0.0)
+                weights[cand] = max(weights.get(cand, 0.0), credit * weights[t])
         readings = [tuple(terms)]
         if corrections:
             readings.append(tuple(corrections.get(t, t) for t in terms))
@@ -297,10 +296,11 @@ class HybridSearch:
             prior: Non-negative prior of items (event counts), mixed into relevance
                 with ``config.prior_weight`` on a log scale.
             clicks: What users chose after searching this query (see
-                :mod:`lmrec.engine.searchclicks`): those items become candidates,
-                and relevance becomes ``(1 - c) * relevance + c * share`` with
-                ``c`` the confidence in the votes and ``share`` an item's votes
-                over the most voted item's.
+                :mod:`lmrec.engine.searchclicks`): those items become candidates.
+                With ``c`` the confidence in the votes and ``share`` an item's
+                votes over the most voted item's, anonymous relevance becomes
+                ``(1 - c) * relevance + c * share``; personalized relevance only
+                rises to ``c * share`` where it is lower.
         """
         cfg = self.config
         need = offset + k
@@ -347,15 +347,6 @@ class HybridSearch:
         if personalized:
             # What the query asks for decides eligibility; the user's taste orders it.
             rel = np.maximum(rel, self._lexical.coverage(parsed.groups, ids))
-            eligible = rel > 0.0
-            if chosen and clicks is not None:
-                eligible |= np.array([i in clicks.shares for i in ids], dtype=bool)
-            keep = np.flatnonzero(eligible)
-            if keep.size < len(ids):
-                ids = [ids[j] for j in keep]
-                rel = rel[keep]
-            if not ids:
-                return []
         if clicks is not None and chosen:
             voted = clicks.confidence * np.array(
                 [clicks.shares.get(i, 0.0) for i in ids], dtype=np.float64
@@ -368,6 +359,13 @@ class HybridSearch:
                 rel = np.maximum(rel, voted)
             else:
                 rel = (1.0 - clicks.confidence) * rel + voted
+        if personalized:
+            keep = np.flatnonzero(rel > 0.0)
+            if keep.size < len(ids):
+                ids = [ids[j] for j in keep]
+                rel = rel[keep]
+            if not ids:
+                return []
         if prior is not None and cfg.prior_weight > 0.0:
             counts = np.log1p(np.maximum(np.asarray(prior(ids), dtype=np.float64), 0.0))
             top = counts.max()
