@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from lmrec.engine import Engine
@@ -20,6 +22,7 @@ from ..conftest import (  # type: ignore[import-not-found]
 )
 
 TINY = tiny_model_config(8)
+Vector = npt.NDArray[np.float32]
 
 
 @pytest.fixture
@@ -225,3 +228,40 @@ def test_search_orders_a_users_matches_as_recommendations_serve_them(trained: En
         rr.load_state_dict(saved)
     assert set(served) == set(kids) and served[0] == target != first_stage[0]
     assert found == served
+
+
+def test_training_reads_the_users_searches_as_serving_does(tmp_path: Path) -> None:
+    from lmrec.engine.training import training_data
+
+    engine = Engine.open(settings=fake_settings(tmp_path))
+    engine.upsert_items(MOVIES)
+    searches = [
+        Event(user=f"u{u}", kind=EventKind.SEARCH, ts=30.0 + u, id=f"q{u}",
+              query="space rebels" if u % 2 == 0 else "toys and cartoons")
+        for u in range(12)
+    ]  # fmt: skip
+    lone = Event(user="only-searched", kind=EventKind.SEARCH, query="space", ts=1.0, id="q-x")
+    engine.ingest([*sessions(0, 12, 0.0), *searches, lone])
+    asked: list[list[str]] = []
+
+    def encode(texts: Sequence[str]) -> list[Vector]:
+        asked.append(list(texts))
+        return engine._text_vectors(texts)
+
+    items = [it for i in engine._catalog.ids() if (it := engine._catalog.get(i)) is not None]
+    events = [se.event for se in engine.store.iter_events()]
+    data = training_data(
+        items, [], events, engine._item_text_matrix(items), engine._profile_vector,
+        engine.settings, query_vectors=encode,
+    )  # fmt: skip
+    queries = data.queries
+    assert queries is not None and len(queries) == len(searches)  # a searcher with no clicks is out
+    assert asked == [["space rebels", "toys and cartoons"]]  # each distinct text encoded once
+    for k, e in enumerate(searches):
+        assert data.train.users.ids[queries.user[k]] == e.user and queries.ts[k] == e.ts
+        want = engine._query_vector(e.query or "")  # what the served user tower reads
+        np.testing.assert_allclose(queries.vectors[k], want, rtol=1e-4, atol=1e-5)
+    engine.train(TINY, progress=False)
+    engine.ingest([Event(user="u1", kind=EventKind.SEARCH, query="space rebels", ts=1e9)])
+    assert set(engine.recommend("u1", k=3).sources) == {"model"}
+    engine.close()

@@ -981,6 +981,7 @@ class Engine:
             vectors,
             self._profile_vector,
             self.settings,
+            query_vectors=self._text_vectors,
         )
         model = fit(data, cfg, progress=progress)
         record = register(

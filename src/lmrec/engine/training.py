@@ -2,6 +2,8 @@
 
 The engine's ``train`` verb: gather the catalog, profiles and events, hold out
 each user's last interaction for early stopping (the P1 validation rule), train,
+with the users' search queries woven into their histories as the served user
+tower reads them,
 write the checkpoint atomically under ``<data_dir>/models/<version>/`` and
 register it. Activation is the caller's choice (the background trainer only
 activates a candidate that is not worse than the serving model).
@@ -22,6 +24,7 @@ from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
 from lmrec.interactions import Interactions
 from lmrec.model import ModelConfig, TrainedModel, save_checkpoint, train_model
+from lmrec.model.history import QueryLog
 from lmrec.schema import Event, EventKind, Item, ModelVersion, User
 from lmrec.settings import Settings
 from lmrec.store import Store
@@ -49,6 +52,7 @@ class TrainingData:
     valid: ValidationSplit | None
     item_vectors: Vector
     user_vectors: Vector
+    queries: QueryLog | None = None
 
 
 def last_event_holdout(
@@ -93,8 +97,14 @@ def training_data(
     item_text_vectors: Vector,
     profile_vector: Callable[[str], Vector | None],
     settings: Settings,
+    query_vectors: Callable[[Sequence[str]], Sequence[Vector]] | None = None,
 ) -> TrainingData:
-    """Dense training data: item text vectors aligned with ``items``, profile vectors per user."""
+    """Dense training data: item text vectors aligned with ``items``, profile vectors per user.
+
+    With ``query_vectors`` (LM vectors of query texts, in order), the ``search``
+    events of users who have something to learn from become a :class:`QueryLog`:
+    serving feeds a user's recent queries to the user tower, so training does too.
+    """
     learnable = [e for e in events if e.kind in TRAINING_KINDS]
     data = Interactions.from_records(
         items,
@@ -113,7 +123,34 @@ def training_data(
             if vec is not None:
                 user_vecs[n] = vec
     train, valid = last_event_holdout(data)
-    return TrainingData(train, valid, item_text_vectors.astype(np.float32), user_vecs)
+    queries = None
+    if query_vectors is not None:
+        queries = query_log(events, data, query_vectors)
+    return TrainingData(train, valid, item_text_vectors.astype(np.float32), user_vecs, queries)
+
+
+def query_log(
+    events: Sequence[Event],
+    data: Interactions,
+    query_vectors: Callable[[Sequence[str]], Sequence[Vector]],
+) -> QueryLog | None:
+    """The ``search`` events of ``data``'s users, with their query vectors.
+
+    Searches by users with no learnable event are left out: they have no
+    sequence to be part of. Each distinct query text is encoded once.
+    """
+    searches = [
+        e for e in events if e.kind is EventKind.SEARCH and e.query and e.user in data.users.index
+    ]
+    if not searches:
+        return None
+    texts = sorted({e.query for e in searches if e.query})
+    vec_of = dict(zip(texts, query_vectors(texts), strict=True))
+    return QueryLog(
+        user=np.fromiter((data.users.index[e.user] for e in searches), np.int64, len(searches)),
+        ts=np.fromiter((e.ts for e in searches), np.float64, len(searches)),
+        vectors=np.stack([vec_of[e.query] for e in searches if e.query]).astype(np.float32),
+    )
 
 
 def new_version() -> str:
@@ -137,6 +174,7 @@ def fit(
         valid=data.valid,
         progress=progress,
         init=init,
+        queries=data.queries,
     )
 
 

@@ -1,7 +1,9 @@
 """Per-user event sequences built from :class:`~lmrec.interactions.Interactions`.
 
 The trainer reads them as left-padded windows; the evaluation adapters use them
-to recover time gaps for histories given as bare item indices.
+to recover time gaps for histories given as bare item indices. Search queries
+can be woven into the windows (:meth:`UserSequences.with_queries`), so the user
+tower learns from queries as it reads them when serving.
 """
 
 from __future__ import annotations
@@ -16,6 +18,29 @@ from lmrec.interactions import Interactions
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class QueryLog:
+    """Search queries users typed, as the user tower reads them: text vectors in time.
+
+    Attributes:
+        user: User index (in the training vocabulary) per query.
+        ts: Unix time per query.
+        vectors: LM vector of each query's text ``(n_queries, text_dim)``.
+    """
+
+    user: IntArray
+    ts: FloatArray
+    vectors: npt.NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        n = len(self.user)
+        if len(self.ts) != n or self.vectors.shape[0] != n:
+            raise ValueError("QueryLog needs one user, time and vector per query")
+
+    def __len__(self) -> int:
+        return len(self.user)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,37 @@ class UserSequences:
             ts=data.ts[order].astype(np.float64),
             weight=data.weight[order].astype(np.float64),
             value=data.value[order].astype(np.float64),
+        )
+
+    def with_queries(self, queries: QueryLog, n_items: int) -> UserSequences:
+        """These sequences with each user's queries woven in by time.
+
+        Query ``q`` becomes entry ``n_items + q``: it is read as history (by its
+        text vector) but is never a target (weight 0) and carries no rating. On a
+        time tie the query comes first, as a search comes before the click it leads to.
+        """
+        q_user = np.asarray(queries.user, dtype=np.int64)
+        if len(q_user) and (q_user.min() < 0 or q_user.max() >= self.n_users):
+            raise ValueError("a query names a user outside the sequences' vocabulary")
+        n_rows = len(self.item)
+        row_user = np.repeat(np.arange(self.n_users), np.diff(self.indptr))
+        user = np.concatenate([q_user, row_user])
+        ts = np.concatenate([np.asarray(queries.ts, dtype=np.float64), self.ts])
+        is_item = np.concatenate([np.zeros(len(q_user), bool), np.ones(n_rows, bool)])
+        # Sort by user, then time, then queries before items; stable keeps log order.
+        order = np.lexsort((is_item, ts, user))
+        item = np.concatenate([n_items + np.arange(len(q_user), dtype=np.int64), self.item])
+        weight = np.concatenate([np.zeros(len(q_user)), self.weight])
+        value = np.concatenate([np.full(len(q_user), np.nan), self.value])
+        counts = np.bincount(user, minlength=self.n_users)
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return UserSequences(
+            indptr=indptr,
+            item=item[order],
+            ts=ts[order],
+            weight=weight[order],
+            value=value[order],
         )
 
     @property

@@ -6,6 +6,9 @@ Why this shape:
 - Each step computes the softmax twice: with full item vectors (text + ``i0``,
   ``i0`` randomly dropped) and with text-only vectors. The second term trains
   the path new items take, so a cold item is ranked by its text well.
+- Search queries (when given) are read in the history as text-only tokens, as
+  the served user tower reads them, and the item a user chose after a query is
+  predicted from the state that includes it; queries are never targets.
 - Early stopping keeps the epoch with the best validation NDCG@10 (or RMSE when
   only the rating head trains). The budget is counted in epochs, so a seed
   gives the same model however busy the machine is; a wall-clock budget
@@ -36,7 +39,7 @@ from lmrec.model.cooccurrence import (
     item_item_scores,
     transition_scores,
 )
-from lmrec.model.history import UserSequences
+from lmrec.model.history import QueryLog, UserSequences
 from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
 from lmrec.model.network import LmrecNet
 from lmrec.model.rerank import (
@@ -62,12 +65,13 @@ class _Windows:
     """Left-padded training windows of ``max_len`` events (a long history gives several)."""
 
     users: Tensor  # (S,)
-    items: Tensor  # (S, L), -1 = padding
+    items: Tensor  # (S, L), -1 = padding, n_items + q = query q
     gaps: Tensor  # (S, L) gap buckets
     values: Tensor  # (S, L) rating buckets
     nexts: Tensor  # (S, L) the event after each position, -1 = none
     next_w: Tensor  # (S, L) its weight, clipped at 0 (0 = not a next-item target)
     raw_v: Tensor  # (S, L) rating at each position, NaN = none
+    query_text: Tensor | None = None  # (Q, text_dim) LM vectors of the queries
 
 
 def _recent_weight(
@@ -198,6 +202,7 @@ def train_model(
     cold_items: IntArray | None = None,
     progress: bool = True,
     init: TrainedModel | None = None,
+    queries: QueryLog | None = None,
 ) -> TrainedModel:
     """Train the lmrec model on ``interactions``.
 
@@ -213,6 +218,9 @@ def train_model(
         init: Warm start: copy this model's parameters (ID embeddings matched by
             external id; new items and users start fresh) before training, as the
             background trainer does when it fine-tunes the serving model.
+        queries: Search queries of the training users, woven into their histories
+            by time (see :meth:`UserSequences.with_queries`). Validation and the
+            second stage read item histories only.
 
     Returns:
         The model from the best validation epoch.
@@ -247,7 +255,13 @@ def train_model(
         warm_start(net, init, interactions.items.ids, interactions.users.ids)
     model = TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids)
     seqs = UserSequences.of(interactions)
-    win = _windows(seqs, cfg, device)
+    if queries is not None and len(queries):
+        if queries.vectors.shape[1] != item_vectors.shape[1]:
+            raise InvalidInputError("query vectors must have the item vectors' dimension")
+        win = _windows(seqs.with_queries(queries, interactions.n_items), cfg, device)
+        win.query_text = torch.from_numpy(np.asarray(queries.vectors, dtype=np.float32)).to(device)
+    else:
+        win = _windows(seqs, cfg, device)
     has_id_t = net.item_has_id.to(torch.float32).unsqueeze(-1)
     pop = torch.from_numpy((counts + 1.0) / (counts + 1.0).sum()).float().to(device)
     log_q = pop.log()
@@ -522,8 +536,12 @@ def _step_loss(
     text_cat = net.items.text_part(net.item_text)
     keep_item = (~chance(cfg.id_dropout, net.n_items)).unsqueeze(-1).float()
     full_cat = text_cat + net.items.i0.weight * has_id * keep_item
-    # History and targets share the projected item vectors (one projection per step).
-    states = net.users.states(full_cat[hist.clamp(min=0)], gaps, values, pad)
+    # History and targets share the projected item vectors (one projection per step);
+    # queries, read by their text only, follow the catalog rows.
+    hist_cat = full_cat
+    if win.query_text is not None:
+        hist_cat = torch.cat([full_cat, net.items.text_part(win.query_text)])
+    states = net.users.states(hist_cat[hist.clamp(min=0)], gaps, values, pad)
     static = net.user_static(net.user_text[users], users, ~chance(cfg.id_dropout, len(users)))
     u = states + static.unsqueeze(1)
     nexts = win.nexts[b][:, -width:]
@@ -533,7 +551,8 @@ def _step_loss(
         sel = (nexts >= 0) & (w_all > 0)
         rows, cols = sel.nonzero(as_tuple=True)
         us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
-        mask = _seen_before(hist, rows, cols) if cfg.mask_seen else None
+        items_only = hist if win.query_text is None else hist.masked_fill(hist >= net.n_items, -1)
+        mask = _seen_before(items_only, rows, cols) if cfg.mask_seen else None
         for cat, weight in ((full_cat, 1.0), (text_cat, cfg.text_loss_weight)):
             if weight <= 0:
                 continue

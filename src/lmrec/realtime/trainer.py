@@ -188,6 +188,7 @@ class BackgroundTrainer:
             engine._item_text_matrix(items),
             engine._profile_vector,
             engine.settings,
+            query_vectors=engine._text_vectors,
         )
         candidate = fit(data, cfg, progress=False, init=current)
         ids, vecs = engine._active_text_vectors()
