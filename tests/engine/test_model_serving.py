@@ -230,6 +230,36 @@ def test_search_orders_a_users_matches_as_recommendations_serve_them(trained: En
     assert found == served
 
 
+def test_a_query_or_filter_keeps_the_feeds_order_of_what_it_keeps(trained: Engine) -> None:
+    """The second stage's mix adds z-scores; standardized over the feed, not over the
+    matches, so two items keep their feed order whatever else matched."""
+    serving = trained._serving
+    assert serving is not None
+    rr = serving.model.net.rerank
+    trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
+    pos = serving.item_pos
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    try:
+        _lift_after(rr, pos["7"], pos["2"], mix=0.4)
+        rr.co_sources[pos["6"], 0] = pos["2"]
+        rr.co_weights[pos["6"], 0] = 0.5
+        feed = trained.recommend("fan", k=10).ids
+        kids = [i for i in feed if i in {"1", "6", "7"}]  # the Animation films
+        filtered = trained.recommend("fan", k=3, category="Animation").ids
+        found = trained.search("animation", user="fan", k=3, category="Animation",
+                               exclude=["2"], personalize=0.5).ids  # fmt: skip
+        # Standardized over the three matches alone, the mix would decide their order.
+        vec = trained.user_vector("fan")
+        state = trained._cached_user_state("fan")[0]
+        assert vec is not None and state is not None
+        hits = [(i, float(np.dot(np.asarray(serving.index.get(i)), vec))) for i in kids]
+        alone = serving.rerank(vec, hits, state.history)
+    finally:
+        rr.load_state_dict(saved)
+    assert list(filtered) == kids and list(found) == kids
+    assert [i for i, _ in alone] != kids
+
+
 def test_training_reads_the_users_searches_as_serving_does(tmp_path: Path) -> None:
     from lmrec.engine.training import training_data
 

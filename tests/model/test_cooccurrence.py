@@ -85,6 +85,23 @@ def test_standardize_and_mix() -> None:
     )
 
 
+def test_a_reference_fixes_the_scale_whatever_the_company() -> None:
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((2, 8)).astype(np.float32)
+    sig = rng.standard_normal((2, 8)).astype(np.float32)
+    whole = mix_scores(ref, [sig], [0.7])
+    cols = [1, 4, 6]
+    alone = mix_scores(ref[:, cols], [sig[:, cols]], [0.7])
+    placed = mix_scores(ref[:, cols], [sig[:, cols]], [0.7], (ref, [sig]))
+    np.testing.assert_allclose(placed, whole[:, cols], atol=1e-5)  # as in the whole set
+    assert not np.allclose(alone, whole[:, cols], atol=1e-3)  # standardized alone, it moves
+    z = standardize(ref[:, cols], ref)
+    np.testing.assert_allclose(
+        z, (ref[:, cols] - ref.mean(1, keepdims=True)) / ref.std(1, keepdims=True), atol=1e-5
+    )
+    assert not standardize(ref[:1], np.ones((1, 3), np.float32)).any()  # constant reference
+
+
 def test_a_helpful_signal_is_mixed_in_and_noise_is_not() -> None:
     rng = np.random.default_rng(3)
     n, size = 400, 30

@@ -34,6 +34,29 @@ def test_untrained_ranker_scores_are_the_retrieval_scores() -> None:
     np.testing.assert_allclose(got, np.einsum("nd,nsd->ns", users.numpy(), vecs), atol=1e-5)
 
 
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_reference_shortlist_scores_other_candidates_on_its_scale(enabled: bool) -> None:
+    """Candidates drawn from elsewhere (a query's matches) get the scores they would
+    have inside the user's own shortlist, whatever else is among them."""
+    users, catalog, short = _cases(4, 50, 5)
+    rng = np.random.default_rng(6)
+    ranker = ShortlistRanker(DIM, 50, hidden=16, dropout=0.0, neighbours=3).eval()
+    ranker.enabled.fill_(enabled)
+    ranker.co_sources.copy_(torch.from_numpy(rng.integers(0, 50, (50, 3))))
+    ranker.co_weights.copy_(torch.from_numpy(rng.random((50, 3)).astype(np.float32)))
+    ranker.co_mix.fill_(1.0)
+    histories = [rng.integers(0, 50, 6) for _ in range(4)]
+    cat = catalog.numpy()
+    whole = rerank_scores(ranker, users.numpy(), short, cat[short], histories)
+    part = short[:, [2, 5, 11, 17]]
+    alone = rerank_scores(ranker, users.numpy(), part, cat[part], histories)
+    placed = rerank_scores(
+        ranker, users.numpy(), part, cat[part], histories, reference=(short, cat[short])
+    )
+    np.testing.assert_allclose(placed, whole[:, [2, 5, 11, 17]], atol=1e-4)
+    assert not np.allclose(alone, placed, atol=1e-3)
+
+
 def test_a_learnable_signal_switches_the_ranker_on() -> None:
     # Retrieval order says nothing; the target is always the shortlist's most
     # frequent item, which only the per-item count feature reveals.

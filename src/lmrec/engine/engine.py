@@ -669,7 +669,12 @@ class Engine:
                 fetch = max(fetch, serving.shortlist)
             hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
             if serving is not None:
-                hits = serving.rerank(vec, hits, state.history)
+                # Filtered hits are scored on the scale of the unfiltered feed, so a
+                # filter narrows the feed without re-ordering what it keeps.
+                feed = None
+                if allowed is not None or exclude:
+                    feed = index.search(vec, serving.shortlist, exclude=state.consumed) or None
+                hits = serving.rerank(vec, hits, state.history, reference=feed)
             if negatives:
                 hits = self._penalize(hits, negatives)
             hits = hits[:k]
@@ -693,7 +698,9 @@ class Engine:
         The trained model's second stage re-orders the first stage's shortlist and
         negative feedback demotes items like disliked ones, exactly as for
         recommendations, so a query narrows the user's feed instead of ranking it
-        by a different model.
+        by a different model. The second stage's scores are put on the scale of the
+        user's own feed shortlist (``reference``), so an item's place does not
+        depend on which other items matched the query.
         """
         personal = state.personal
         if personal is None:
@@ -704,10 +711,12 @@ class Engine:
         if serving is None and not negatives:
             return VectorUserScorer(index, vec)
         history = state.history
+        consumed = state.consumed
 
         def reorder(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
             if serving is not None:
-                hits = serving.rerank(vec, hits, history)
+                feed = index.search(vec, serving.shortlist, exclude=consumed)
+                hits = serving.rerank(vec, hits, history, reference=feed or None)
             return self._penalize(hits, negatives) if negatives else hits
 
         return ServedUserScorer(

@@ -104,11 +104,16 @@ class ModelServing:
         user_vector: Vector,
         hits: Sequence[tuple[str, float]],
         history: npt.NDArray[np.int64] | None = None,
+        reference: Sequence[tuple[str, float]] | None = None,
     ) -> list[tuple[str, float]]:
         """Re-score retrieval ``hits`` with the model's second stage, best first.
 
         ``history`` (the model item indices the user tower read, oldest first)
         lets the second stage mix in item-to-item scores when the model has them.
+        ``reference`` is the user's own retrieval shortlist when ``hits`` are not
+        (a query's matches): the mix is then standardized over it, so the hits
+        keep the order they have in the user's feed (see
+        :func:`lmrec.model.rerank.with_item_mix`).
 
         Items added after training have no ID in the model; the ranker then sees
         their text-built vector and a zero count, as in training for rare items.
@@ -116,30 +121,50 @@ class ModelServing:
         if not hits or self.shortlist == 0:
             return list(hits)
         ids = [h[0] for h in hits]
-        pos = np.fromiter((self.item_pos.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        pos = self._positions(ids)
         ranker = self.model.net.rerank
         histories = None if history is None else [history]
+        ref_ids = [h[0] for h in reference] if reference else None
         if not bool(ranker.enabled):
             # Mixing only: the hits' retrieval scores are the stage-two scores, so
             # no item vector is fetched and no tensor is built (a quarter of the cost).
             base = np.fromiter((h[1] for h in hits), dtype=np.float32, count=len(hits))
-            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories)[0]
+            ref = None
+            if reference and ref_ids is not None:
+                ref_base = np.fromiter((h[1] for h in reference), np.float32, len(reference))
+                ref = (ref_base[None, :], self._positions(ref_ids)[None, :])
+            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, ref)[0]
         else:
-            vecs = []
-            for i in ids:
-                v = self.index.get(i)
-                if v is None:  # removed since the search: keep retrieval's answer
-                    return list(hits)
-                vecs.append(v)
+            vecs = self._vectors(ids)
+            if vecs is None:  # removed since the search: keep retrieval's answer
+                return list(hits)
+            ref_vecs = self._vectors(ref_ids) if ref_ids is not None else None
             scores = rerank_scores(
                 ranker,
                 np.asarray(user_vector, dtype=np.float32)[None, :],
                 pos[None, :],
-                np.stack(vecs)[None, :, :],
+                vecs[None, :, :],
                 histories,
+                None
+                if ref_ids is None or ref_vecs is None
+                else (self._positions(ref_ids)[None, :], ref_vecs[None, :, :]),
             )[0]
         order = np.argsort(-scores, kind="stable")
         return [(ids[j], float(scores[j])) for j in order]
+
+    def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Model item index of each id; -1 for items added after training."""
+        return np.fromiter((self.item_pos.get(i, -1) for i in ids), np.int64, len(ids))
+
+    def _vectors(self, ids: Sequence[str]) -> npt.NDArray[np.float32] | None:
+        """Retrieval vectors of ``ids`` stacked; None if one left the index meanwhile."""
+        vecs = []
+        for i in ids:
+            v = self.index.get(i)
+            if v is None:
+                return None
+            vecs.append(v)
+        return np.stack(vecs).astype(np.float32, copy=False)
 
     def history(
         self,

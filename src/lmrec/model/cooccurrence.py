@@ -218,22 +218,37 @@ def transition_scores(
     return out
 
 
-def standardize(scores: FloatMatrix) -> FloatMatrix:
-    """Each row minus its mean, over its standard deviation (0 where a row is constant)."""
+def standardize(scores: FloatMatrix, reference: FloatMatrix | None = None) -> FloatMatrix:
+    """Each row minus its mean, over its standard deviation (0 where a row is constant).
+
+    With ``reference`` (same rows, any width), the mean and deviation are the
+    reference row's: scores of any candidate set then sit on the same scale as the
+    reference's, so an item's standardized score does not depend on its company.
+    """
     s = np.asarray(scores, dtype=np.float32)
-    sd = s.std(axis=1, keepdims=True)
-    return np.where(sd > 0, (s - s.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0), 0.0)
+    r = s if reference is None else np.asarray(reference, dtype=np.float32)
+    sd = r.std(axis=1, keepdims=True)
+    return np.where(sd > 0, (s - r.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0), 0.0)
 
 
 def mix_scores(
-    stage_two: FloatMatrix, signals: Sequence[FloatMatrix], mixes: Sequence[float]
+    stage_two: FloatMatrix,
+    signals: Sequence[FloatMatrix],
+    mixes: Sequence[float],
+    reference: tuple[FloatMatrix, Sequence[FloatMatrix]] | None = None,
 ) -> FloatMatrix:
     """``z(stage_two) + Σ mix_k * z(signal_k)`` per row (``stage_two`` unchanged when
-    every ``mix`` is 0)."""
+    every ``mix`` is 0).
+
+    ``reference`` (stage-two scores and signals of a reference candidate set, same
+    rows) supplies each ``z``'s mean and deviation instead of the row itself; see
+    :func:`standardize`.
+    """
     if all(m <= 0 for m in mixes):
         return stage_two
-    out = standardize(stage_two)
-    for signal, mix in zip(signals, mixes, strict=True):
+    ref_two, ref_signals = reference if reference is not None else (None, [None] * len(signals))
+    out = standardize(stage_two, ref_two)
+    for signal, ref, mix in zip(signals, ref_signals, mixes, strict=True):
         if mix > 0:
-            out = out + mix * standardize(signal)
+            out = out + mix * standardize(signal, ref)
     return out.astype(np.float32)

@@ -300,6 +300,7 @@ def rerank_scores(
     items: IntArray,
     item_vectors: npt.NDArray[np.float32],
     histories: Sequence[IntArray] | None = None,
+    reference: tuple[IntArray, npt.NDArray[np.float32]] | None = None,
 ) -> npt.NDArray[np.float32]:
     """Second-stage scores ``(n, S)`` of each row's shortlist (retrieval scores if inactive).
 
@@ -312,7 +313,24 @@ def rerank_scores(
         histories: Each row's history as model item indices, oldest first
             (``-1`` = unknown); with it, item-to-item scores are mixed in when
             the model learned to (``co_mix > 0``).
+        reference: The rows' reference shortlists ``(items (n, R), vectors (n, R, dim))``
+            (see :func:`with_item_mix`); for candidates that are not the user's own
+            shortlist, such as a query's matches.
     """
+    scores = _stage_two(ranker, user_vectors, items, item_vectors)
+    ref = None
+    if reference is not None:
+        ref = (_stage_two(ranker, user_vectors, *reference), reference[0])
+    return with_item_mix(ranker, scores, items, histories, ref)
+
+
+def _stage_two(
+    ranker: ShortlistRanker,
+    user_vectors: npt.NDArray[np.float32],
+    items: IntArray,
+    item_vectors: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float32]:
+    """The ranker's scores, or the retrieval inner products when it is off."""
     dev = ranker.log_count.device
     u = torch.as_tensor(np.asarray(user_vectors, dtype=np.float32), device=dev)
     vecs = torch.as_tensor(np.asarray(item_vectors, dtype=np.float32), device=dev)
@@ -322,7 +340,7 @@ def rerank_scores(
             scores: npt.NDArray[np.float32] = (vecs * u.unsqueeze(1)).sum(-1).cpu().numpy()
         else:
             scores = ranker(u, idx, vecs).cpu().numpy()
-    return with_item_mix(ranker, scores, items, histories)
+    return scores
 
 
 def with_item_mix(
@@ -330,16 +348,41 @@ def with_item_mix(
     scores: npt.NDArray[np.float32],
     items: IntArray,
     histories: Sequence[IntArray] | None,
+    reference: tuple[npt.NDArray[np.float32], IntArray] | None = None,
 ) -> npt.NDArray[np.float32]:
     """Stage-two ``scores`` ``(n, S)`` mixed with the item-to-item and transition scores
     of each row's history, as far as the model learned to mix (``co_mix``,
-    ``seq_mix``); else ``scores``."""
+    ``seq_mix``); else ``scores``.
+
+    The mix adds standardized scores, and by default each row is standardized
+    over its own candidates, as for the shortlist it was fitted on. ``reference``
+    (stage-two scores and items ``(n, R)`` of each row's own shortlist) standardizes
+    over that shortlist instead, so candidates from elsewhere (a query's matches)
+    are scored on the scale the mix was fitted on and keep the order they have
+    in the user's feed, whatever other candidates come with them.
+    """
     mixes = (float(ranker.co_mix), float(ranker.seq_mix))
     if all(m <= 0 for m in mixes) or histories is None:
         return scores
+    signals = _mix_signals(ranker, items, histories, mixes, scores.shape)
+    ref = None
+    if reference is not None:
+        ref_scores, ref_items = reference
+        ref = (ref_scores, _mix_signals(ranker, ref_items, histories, mixes, ref_scores.shape))
+    return mix_scores(scores, signals, mixes, ref)
+
+
+def _mix_signals(
+    ranker: ShortlistRanker,
+    items: IntArray,
+    histories: Sequence[IntArray],
+    mixes: tuple[float, float],
+    shape: tuple[int, ...],
+) -> list[npt.NDArray[np.float32]]:
+    """Item-to-item and transition scores of ``items`` (zeros for a mix that is off)."""
     cands = np.asarray(items, dtype=np.int64)
     decay = float(ranker.co_decay)
-    signals = [np.zeros_like(scores), np.zeros_like(scores)]
+    signals = [np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)]
     if mixes[0] > 0:
         signals[0] = item_item_scores(
             ranker.co_sources.cpu().numpy(),
@@ -357,7 +400,7 @@ def with_item_mix(
             histories,
             cands,
         )
-    return mix_scores(scores, signals, mixes)
+    return signals
 
 
 def choose_mix(
