@@ -205,3 +205,46 @@ def test_large_catalogs_carry_no_empty_transition_table() -> None:
     large = ShortlistRanker(8, MAX_ITEMS + 1, 16, 0.1, neighbours=4, successors=5)
     assert tuple(large.seq_next.shape) == (MAX_ITEMS + 1, 0)
     assert not large.active
+
+
+def test_among_candidates_the_best_are_reranked_in_feed_order(
+    synthetic: Any, trained: TrainedModel
+) -> None:
+    """``score_among`` (P4's path, as the engine's search): the second stage re-ranks
+    the best *candidates*, and those also in the user's own shortlist keep the
+    order ``score`` gives them."""
+    s = synthetic
+    ranker = LmrecRanker(trained.config)
+    ranker._model, ranker._seqs = trained, UserSequences.of(s.train)
+    rr = trained.net.rerank
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    config = trained.config
+    rng = np.random.default_rng(0)
+    n_items = s.data.n_items
+    rr.co_sources.copy_(torch.from_numpy(rng.integers(0, n_items, tuple(rr.co_sources.shape))))
+    rr.co_weights.copy_(torch.from_numpy(rng.random(tuple(rr.co_weights.shape)).astype(np.float32)))
+    rr.co_mix.fill_(2.0)
+    trained.config = config.replace(rerank_shortlist=10)
+    cand = rng.random((len(s.test_users), n_items)) < 0.5
+    try:
+        full = ranker.score(s.test_users, s.test_histories)
+        among = ranker.score_among(s.test_users, s.test_histories, cand)
+        rr.co_mix.fill_(0.0)
+        plain = ranker.score(s.test_users, s.test_histories)
+    finally:
+        rr.load_state_dict(saved)
+        trained.config = config
+    assert rr.co_sources.shape[1] > 0
+    moved = 0
+    for j, h in enumerate(s.test_histories):
+        ok = cand[j].copy()
+        ok[h] = False
+        plain[j, ~ok] = -np.inf
+        best = np.argsort(-plain[j])[:10]  # the candidates' first-stage shortlist
+        got = np.where(ok, among[j], -np.inf)
+        assert set(np.argsort(-got)[:10].tolist()) == set(best.tolist())
+        mine = np.argsort(-np.where(np.isin(np.arange(n_items), h), -np.inf, full[j]))[:10]
+        both = [i for i in np.argsort(-got)[:10] if i in set(mine.tolist())]
+        assert both == [i for i in mine if i in set(both)]  # feed order kept
+        moved += int(list(np.argsort(-got)[:10]) != list(best))
+    assert moved > 0  # the second stage did re-order the candidates

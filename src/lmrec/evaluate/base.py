@@ -78,6 +78,25 @@ class Ranker(Protocol):
 
 
 @runtime_checkable
+class CandidateRanker(Protocol):
+    """A ranker that orders a given candidate set its own way (a two-stage model
+    re-ranks its best candidates within the set, as its search does).
+
+    Protocols that rank within a candidate set (P4) use :meth:`score_among` when a
+    model has it and :meth:`Ranker.score` restricted to the set otherwise.
+    """
+
+    def score_among(
+        self,
+        users: IntArray,
+        histories: Sequence[IntArray],
+        candidates: npt.NDArray[np.bool_],
+    ) -> FloatMatrix:
+        """Scores ``(len(users), n_items)``; only the ``candidates`` columns are read."""
+        ...
+
+
+@runtime_checkable
 class RatingModel(Protocol):
     """An explicit-rating predictor."""
 

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lmrec.errors import InvalidInputError
-from lmrec.evaluate.base import Ranker, RatingModel
+from lmrec.evaluate.base import CandidateRanker, Ranker, RatingModel
 from lmrec.evaluate.metrics import RankRange, Ranks, mrr, ndcg_single, target_ranks
 from lmrec.evaluate.protocols import (
     Fold,
@@ -122,8 +122,11 @@ def evaluate_search(model: Ranker | RatingModel, fold: Fold) -> Metrics:
     for i in range(0, len(cases), _BATCH):
         part = cases[i : i + _BATCH]
         users = np.asarray([c.user for c in part], dtype=np.int64)
-        scores = score_in_batches(model, users, [c.history for c in part])
         cand = candidate_mask(part, masks, data.n_items)
+        if isinstance(model, CandidateRanker):
+            scores = model.score_among(users, [c.history for c in part], cand)
+        else:
+            scores = score_in_batches(model, users, [c.history for c in part])
         ranks.append(target_ranks(scores, [c.target for c in part], cand))
     none = np.zeros(0, dtype=np.int64)
     all_ranks = RankRange(

@@ -115,6 +115,27 @@ class LmrecRanker(_Fitted):
         row are re-scored by it and placed above the rest, which
         keep their retrieval order: the same two stages serving runs.
         """
+        return self._two_stage(users, histories, None)
+
+    def score_among(
+        self,
+        users: IntArray,
+        histories: Sequence[IntArray],
+        candidates: npt.NDArray[np.bool_],
+    ) -> FloatMatrix:
+        """Scores as the engine's search orders a query's matches: the second stage
+        re-scores the best ``rerank_shortlist`` *candidates*, on the scale of the
+        user's own shortlist (see :func:`lmrec.model.rerank.with_item_mix`), and
+        lifts them above the other candidates. Only ``candidates`` columns count.
+        """
+        return self._two_stage(users, histories, candidates)
+
+    def _two_stage(
+        self,
+        users: IntArray,
+        histories: Sequence[IntArray],
+        candidates: npt.NDArray[np.bool_] | None,
+    ) -> FloatMatrix:
         gaps, values = self._context(users, histories)
         model = self.model
         vecs = model.user_vectors(users, histories, gaps=gaps, values=values)
@@ -122,9 +143,15 @@ class LmrecRanker(_Fitted):
         ranker = model.net.rerank
         if not ranker.active or model.config.rerank_shortlist <= 0:
             return scores
-        short = shortlists(scores, histories, model.config.rerank_shortlist)
+        size = model.config.rerank_shortlist
         catalog = model.catalog_vectors()
-        second = rerank_scores(ranker, vecs, short, catalog[short], histories)
+        short = shortlists(scores, histories, size)
+        reference = None
+        if candidates is not None:
+            reference = (short, catalog[short])
+            among = np.where(candidates, scores, -np.inf).astype(np.float32)
+            short = shortlists(among, histories, size)
+        second = rerank_scores(ranker, vecs, short, catalog[short], histories, reference)
         top = scores.max(axis=1, keepdims=True)
         lifted = second - second.min(axis=1, keepdims=True) + top + 1.0
         np.put_along_axis(scores, short, lifted, axis=1)
