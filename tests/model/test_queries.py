@@ -20,6 +20,8 @@ from lmrec.interactions import IdMap, Interactions
 from lmrec.model import ModelConfig, TrainedModel, train_model
 from lmrec.model.history import QueryLog, UserSequences
 
+from .conftest import _unit  # type: ignore[import-not-found]
+
 N_TOPICS = 6
 PER_TOPIC = 12
 TEXT_DIM = 24
@@ -35,10 +37,6 @@ class SearchWorld:
     queries: QueryLog
     topic_vectors: npt.NDArray[np.float32]
     topic: npt.NDArray[np.int64]
-
-
-def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
 def make_world(seed: int = 3) -> SearchWorld:

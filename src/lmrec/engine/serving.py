@@ -130,7 +130,7 @@ class ModelServing:
             # no item vector is fetched and no tensor is built (a quarter of the cost).
             base = np.fromiter((h[1] for h in hits), dtype=np.float32, count=len(hits))
             ref = None
-            if reference and ref_ids is not None:
+            if reference and ref_ids:
                 ref_base = np.fromiter((h[1] for h in reference), np.float32, len(reference))
                 ref = (ref_base[None, :], self._positions(ref_ids)[None, :])
             scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, ref)[0]

@@ -140,16 +140,19 @@ def query_log(
     sequence to be part of. Each distinct query text is encoded once.
     """
     searches = [
-        e for e in events if e.kind is EventKind.SEARCH and e.query and e.user in data.users.index
+        (data.users.index[e.user], e.ts, e.query)
+        for e in events
+        if e.kind is EventKind.SEARCH and e.query and e.user in data.users.index
     ]
     if not searches:
         return None
-    texts = sorted({e.query for e in searches if e.query})
-    vec_of = dict(zip(texts, query_vectors(texts), strict=True))
+    users, times, texts = zip(*searches, strict=True)
+    distinct = sorted(set(texts))
+    vec_of = dict(zip(distinct, query_vectors(distinct), strict=True))
     return QueryLog(
-        user=np.fromiter((data.users.index[e.user] for e in searches), np.int64, len(searches)),
-        ts=np.fromiter((e.ts for e in searches), np.float64, len(searches)),
-        vectors=np.stack([vec_of[e.query] for e in searches if e.query]).astype(np.float32),
+        user=np.asarray(users, dtype=np.int64),
+        ts=np.asarray(times, dtype=np.float64),
+        vectors=np.stack([vec_of[t] for t in texts]).astype(np.float32),
     )
 
 
