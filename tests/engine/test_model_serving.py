@@ -44,6 +44,8 @@ def test_train_registers_activates_and_serves(trained: Engine) -> None:
     assert "valid_ndcg10" in models[0].metrics
     assert {"rerank_enabled", "rerank_valid_ndcg10"} <= set(models[0].metrics)
     assert {"rerank_item_mix", "item_mix_valid_ndcg10"} <= set(models[0].metrics)
+    # after early stopping it trained on over every event, held-out ones included
+    assert TINY.refit_epochs > 0 and models[0].metrics["refit_epochs"] == TINY.refit_epochs
     assert Path(models[0].path, "config.json").is_file()
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     recs = trained.recommend("fan", k=3)
@@ -152,12 +154,15 @@ def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     trained.ingest([Event(user="other", kind=EventKind.CLICK, item="3", ts=1e9)])
     before = trained.recommend("fan", k=3)
-    other_before = trained.recommend("other", k=10)
     pos = serving.item_pos
     target = next(i for i in serving.model.item_ids if i not in {*before.ids, "2", "3"})
     saved = {k: v.clone() for k, v in rr.state_dict().items()}
     try:
-        # Having item "2" makes `target` likely; nothing else carries weight.
+        # The order without any item-to-item mix (the trained tables may lift items
+        # for "other" too), then: having item "2" makes `target` likely; nothing
+        # else carries weight.
+        _lift_after(rr, pos[target], pos["2"], mix=0.0)
+        other_before = trained.recommend("other", k=10)
         _lift_after(rr, pos[target], pos["2"], mix=1.0)
         assert serving.shortlist == serving.model.config.rerank_shortlist
         fan = trained.recommend("fan", k=3)

@@ -23,7 +23,13 @@ import numpy.typing as npt
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
 from lmrec.interactions import Interactions
-from lmrec.model import ModelConfig, TrainedModel, save_checkpoint, train_model
+from lmrec.model import (
+    ModelConfig,
+    TrainedModel,
+    refit_model,
+    save_checkpoint,
+    train_model,
+)
 from lmrec.model.history import QueryLog
 from lmrec.schema import Event, EventKind, Item, ModelVersion, User
 from lmrec.settings import Settings
@@ -46,13 +52,18 @@ TRAINING_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Everything ``train_model`` needs, built from the store."""
+    """Everything ``train_model`` needs, built from the store.
+
+    ``train`` is ``everything`` less each user's last event, which ``valid`` holds
+    out for early stopping (``train`` is ``everything`` when nothing is held out).
+    """
 
     train: Interactions
     valid: ValidationSplit | None
     item_vectors: Vector
     user_vectors: Vector
     queries: QueryLog | None = None
+    everything: Interactions | None = None
 
 
 def last_event_holdout(
@@ -126,7 +137,8 @@ def training_data(
     queries = None
     if query_vectors is not None:
         queries = query_log(events, data, query_vectors)
-    return TrainingData(train, valid, item_text_vectors.astype(np.float32), user_vecs, queries)
+    vectors = item_text_vectors.astype(np.float32)
+    return TrainingData(train, valid, vectors, user_vecs, queries, everything=data)
 
 
 def query_log(
@@ -168,8 +180,11 @@ def fit(
     progress: bool,
     init: TrainedModel | None = None,
 ) -> TrainedModel:
-    """Train (or, with ``init``, fine-tune from a warm start) on ``data``."""
-    return train_model(
+    """Train (or, with ``init``, fine-tune from a warm start) on ``data``, early-stopping
+    on its held-out events, then train on over every event (``config.refit_epochs``,
+    see :func:`lmrec.model.refit_model`) so the served model has learned each user's
+    latest event too."""
+    model = train_model(
         data.train,
         data.item_vectors,
         data.user_vectors,
@@ -178,6 +193,16 @@ def fit(
         progress=progress,
         init=init,
         queries=data.queries,
+    )
+    if data.valid is None or data.everything is None:
+        return model
+    return refit_model(
+        model,
+        data.everything,
+        data.item_vectors,
+        data.user_vectors,
+        queries=data.queries,
+        progress=progress,
     )
 
 
@@ -200,7 +225,9 @@ def register(
                 "valid_ndcg10": best.metric,
                 "best_epoch": float(best.epoch),
                 # EpochLog.seconds is the time elapsed since training started.
-                "train_seconds": float(model.log[-1].seconds),
+                "train_seconds": float(model.log[-1].seconds)
+                + (model.refit_log[-1].seconds if model.refit_log else 0.0),
+                "refit_epochs": float(len(model.refit_log)),
             }
         )
     if model.rerank is not None:

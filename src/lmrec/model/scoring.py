@@ -132,6 +132,9 @@ class TrainedModel:
         """How the shortlist ranker fared when it was trained (None: not trained in
         this process, e.g. loaded from a checkpoint; ``net.rerank.enabled`` says
         whether it is used)."""
+        self.refit_log: tuple[EpochLog, ...] = ()
+        """The epochs trained on every event after early stopping (see
+        :func:`lmrec.model.train.refit_model`; no validation metric), in this process."""
 
     def refresh(self) -> None:
         """Forget cached catalog vectors; call after the parameters changed (training)."""

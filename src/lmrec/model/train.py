@@ -34,6 +34,7 @@ from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig
 from lmrec.model.cooccurrence import (
     MAX_ITEMS,
+    FloatMatrix,
     fit_item_item,
     fit_transitions,
     item_item_scores,
@@ -337,6 +338,58 @@ def train_model(
     return trained
 
 
+def refit_model(
+    model: TrainedModel,
+    interactions: Interactions,
+    item_vectors: Vectors,
+    user_vectors: Vectors,
+    *,
+    queries: QueryLog | None = None,
+    progress: bool = True,
+) -> TrainedModel:
+    """Continue training ``model`` for ``config.refit_epochs`` epochs on ``interactions``:
+    every event, the ones held out for early stopping included.
+
+    Early stopping needs events the model does not learn from, each user's last
+    one, and those are the newest and most telling events a served model could
+    learn. So once validation has chosen the epoch (and the second stage its mix),
+    the network trains on for a few epochs over everything, at a reduced learning
+    rate (there is nothing left to validate on, hence a fixed count; the model is
+    already tuned, so it is nudged, not moved), and the second stage keeps the ranker and
+    mix weights validation chose while its item-to-item and transition tables are
+    fitted again on every event. ``interactions`` must share ``model``'s
+    vocabularies (the training split is a subset of it).
+
+    Returns ``model`` itself when ``refit_epochs`` is 0.
+    """
+    cfg = model.config
+    if cfg.refit_epochs <= 0:
+        return model
+    if tuple(interactions.items.ids) != model.item_ids:
+        raise InvalidInputError("refit needs the items the model was trained on, in order")
+    more = train_model(
+        interactions,
+        item_vectors,
+        user_vectors,
+        cfg.replace(max_epochs=cfg.refit_epochs, lr=cfg.lr * cfg.refit_lr_scale),
+        progress=progress,
+        init=model,
+        queries=queries,
+    )
+    net = more.net
+    ranker = copy.deepcopy(model.net.rerank).to(net.item_text.device)
+    if ranker.active:
+        counts = np.bincount(interactions.item, minlength=interactions.n_items)
+        ranker.log_count.copy_(torch.from_numpy(np.log1p(counts).astype(np.float32)))
+        if float(ranker.co_mix) > 0 or float(ranker.seq_mix) > 0:
+            _load_item_tables(ranker, interactions, UserSequences.of(interactions), cfg)
+    net.rerank = ranker
+    refit = TrainedModel(net, cfg, model.item_ids, model.user_ids, model.log)
+    refit.rerank = model.rerank
+    refit.refit_log = more.log
+    return refit
+
+
 def _fit_rerank(
     net: LmrecNet,
     model: TrainedModel,
@@ -396,6 +449,29 @@ def _fit_item_mix(
 ) -> MixFit:
     """Item-to-item weights and transitions from the training events, mixed in as far
     as validation says so."""
+    sources, weights, transitions = _load_item_tables(ranker, interactions, seqs, cfg)
+    dev = ranker.co_sources.device
+    hist = list(valid.histories)
+    stage_two = rerank_scores(
+        ranker, vecs, short, catalog[torch.as_tensor(short, device=dev)].cpu().numpy()
+    )
+    co = item_item_scores(sources, weights, cfg.co_decay, hist, short)
+    seq = None
+    if transitions is not None:
+        nexts, probs = transitions
+        seq = transition_scores(nexts, probs, cfg.co_decay, cfg.seq_last, hist, short)
+    positions = target_positions(short, np.asarray(valid.items, dtype=np.int64))
+    fit = choose_mix(stage_two, co, positions, cfg.seed, seq)
+    ranker.co_mix.fill_(fit.mix)
+    ranker.seq_mix.fill_(fit.seq_mix)
+    return fit
+
+
+def _load_item_tables(
+    ranker: ShortlistRanker, interactions: Interactions, seqs: UserSequences, cfg: ModelConfig
+) -> tuple[IntArray, FloatMatrix, tuple[IntArray, FloatMatrix] | None]:
+    """Fit the item-to-item weights (and transitions, when configured) on
+    ``interactions`` and put them into ``ranker``; returns the tables."""
     liked = interactions.weight > 0  # a dislike or a skip is not co-occurrence
     sources, weights = fit_item_item(
         interactions.user[liked],
@@ -408,29 +484,19 @@ def _fit_item_mix(
     ranker.co_sources.copy_(torch.from_numpy(sources).to(dev))
     ranker.co_weights.copy_(torch.from_numpy(weights).to(dev))
     ranker.co_decay.fill_(cfg.co_decay)
-    hist = list(valid.histories)
-    stage_two = rerank_scores(
-        ranker, vecs, short, catalog[torch.as_tensor(short, device=dev)].cpu().numpy()
+    if not (cfg.seq_successors > 0 and cfg.seq_last > 0):
+        return sources, weights, None
+    ordered = [
+        seqs.item[lo:hi][seqs.weight[lo:hi] > 0]
+        for lo, hi in zip(seqs.indptr[:-1], seqs.indptr[1:], strict=True)
+    ]
+    nexts, probs = fit_transitions(
+        ordered, interactions.n_items, window=cfg.seq_window, successors=cfg.seq_successors
     )
-    co = item_item_scores(sources, weights, cfg.co_decay, hist, short)
-    seq = None
-    if cfg.seq_successors > 0 and cfg.seq_last > 0:
-        ordered = [
-            seqs.item[lo:hi][seqs.weight[lo:hi] > 0]
-            for lo, hi in zip(seqs.indptr[:-1], seqs.indptr[1:], strict=True)
-        ]
-        nexts, probs = fit_transitions(
-            ordered, interactions.n_items, window=cfg.seq_window, successors=cfg.seq_successors
-        )
-        ranker.seq_next.copy_(torch.from_numpy(nexts).to(dev))
-        ranker.seq_weights.copy_(torch.from_numpy(probs).to(dev))
-        ranker.seq_last.fill_(cfg.seq_last)
-        seq = transition_scores(nexts, probs, cfg.co_decay, cfg.seq_last, hist, short)
-    positions = target_positions(short, np.asarray(valid.items, dtype=np.int64))
-    fit = choose_mix(stage_two, co, positions, cfg.seed, seq)
-    ranker.co_mix.fill_(fit.mix)
-    ranker.seq_mix.fill_(fit.seq_mix)
-    return fit
+    ranker.seq_next.copy_(torch.from_numpy(nexts).to(dev))
+    ranker.seq_weights.copy_(torch.from_numpy(probs).to(dev))
+    ranker.seq_last.fill_(cfg.seq_last)
+    return sources, weights, (nexts, probs)
 
 
 def _validate(
