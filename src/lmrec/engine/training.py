@@ -62,8 +62,8 @@ class TrainingData:
     valid: ValidationSplit | None
     item_vectors: Vector
     user_vectors: Vector
+    everything: Interactions
     queries: QueryLog | None = None
-    everything: Interactions | None = None
 
 
 def last_event_holdout(
@@ -138,7 +138,7 @@ def training_data(
     if query_vectors is not None:
         queries = query_log(events, data, query_vectors)
     vectors = item_text_vectors.astype(np.float32)
-    return TrainingData(train, valid, vectors, user_vecs, queries, everything=data)
+    return TrainingData(train, valid, vectors, user_vecs, everything=data, queries=queries)
 
 
 def query_log(
@@ -194,8 +194,8 @@ def fit(
         init=init,
         queries=data.queries,
     )
-    if data.valid is None or data.everything is None:
-        return model
+    if data.valid is None:
+        return model  # nothing was held out: train is everything
     return refit_model(
         model,
         data.everything,
