@@ -46,6 +46,7 @@ def test_train_registers_activates_and_serves(trained: Engine) -> None:
     assert {"rerank_item_mix", "item_mix_valid_ndcg10"} <= set(models[0].metrics)
     # after early stopping it trained on over every event, held-out ones included
     assert TINY.refit_epochs > 0 and models[0].metrics["refit_epochs"] == TINY.refit_epochs
+    assert models[0].metrics["train_samples_per_second"] > 0
     assert Path(models[0].path, "config.json").is_file()
     trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="2", ts=1e9)])
     recs = trained.recommend("fan", k=3)

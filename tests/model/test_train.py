@@ -10,6 +10,7 @@ import pytest
 from lmrec.errors import InvalidInputError, ModelError
 from lmrec.model import ModelConfig, TrainedModel, train_model
 from lmrec.model.config import RatingConfig
+from lmrec.model.history import UserSequences
 
 
 def test_beats_popularity_on_structured_data(
@@ -26,6 +27,24 @@ def test_beats_popularity_on_structured_data(
 def test_log_records_every_epoch(trained: TrainedModel) -> None:
     assert [e.epoch for e in trained.log] == list(range(len(trained.log)))
     assert all(np.isfinite(e.loss) for e in trained.log)
+
+
+def test_log_counts_the_samples_each_epoch_trained_on(
+    synthetic: Any, trained: TrainedModel
+) -> None:
+    # A sample is a next-item target: every event of positive weight that follows
+    # another event of the same user, counted straight from the sorted events.
+    seqs = UserSequences.of(synthetic.train)
+    targets = sum(
+        int((seqs.weight[seqs.indptr[u] + 1 : seqs.indptr[u + 1]] > 0).sum())
+        for u in range(seqs.n_users)
+    )
+    assert targets > 0
+    assert all(e.samples == targets and e.step_seconds > 0 for e in trained.log)
+    # Each epoch's steps are timed apart from its validation.
+    assert all(e.step_seconds < e.seconds for e in trained.log)
+    expected = targets * len(trained.log) / sum(e.step_seconds for e in trained.log)
+    assert trained.samples_per_second == pytest.approx(expected)
 
 
 def test_same_seed_same_scores(synthetic: Any, small: ModelConfig) -> None:

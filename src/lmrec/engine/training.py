@@ -11,6 +11,7 @@ activates a candidate that is not worse than the serving model).
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -230,6 +231,8 @@ def register(
                 "refit_epochs": float(len(model.refit_log)),
             }
         )
+        if not math.isnan(model.samples_per_second):
+            metrics["train_samples_per_second"] = model.samples_per_second
     if model.rerank is not None:
         # The second stage's verdict, from cross-fitting on the validation cases.
         metrics.update(

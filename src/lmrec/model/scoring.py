@@ -95,12 +95,21 @@ def pad_histories(
 
 @dataclass(frozen=True)
 class EpochLog:
-    """One training epoch: mean loss, validation metric (higher is better) and elapsed seconds."""
+    """One training epoch: mean loss, validation metric (higher is better) and elapsed seconds.
+
+    ``seconds`` is the time since training started (validation included);
+    ``samples`` and ``step_seconds`` are the training targets this epoch's steps
+    learned from and the time those steps took (forward, backward and update, with
+    the device synchronised), so ``samples / step_seconds`` is the training
+    throughput on its own, comparable across devices.
+    """
 
     epoch: int
     loss: float
     metric: float
     seconds: float
+    samples: int = 0
+    step_seconds: float = 0.0
 
 
 class TrainedModel:
@@ -135,6 +144,15 @@ class TrainedModel:
         self.refit_log: tuple[EpochLog, ...] = ()
         """The epochs trained on every event after early stopping (see
         :func:`lmrec.model.train.refit_model`; no validation metric), in this process."""
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput: targets learned from per second of optimisation steps,
+        over every epoch of ``log`` and ``refit_log`` (NaN when none was timed, e.g. a
+        model loaded from a checkpoint)."""
+        epochs = [e for e in (*self.log, *self.refit_log) if e.step_seconds > 0]
+        seconds = sum(e.step_seconds for e in epochs)
+        return sum(e.samples for e in epochs) / seconds if seconds > 0 else float("nan")
 
     def refresh(self) -> None:
         """Forget cached catalog vectors; call after the parameters changed (training)."""

@@ -135,6 +135,20 @@ def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Wi
     )
 
 
+def _targets_per_window(win: _Windows, cfg: ModelConfig, train_rating: bool) -> IntArray:
+    """How many training samples each window holds, the unit of the training
+    throughput: its next-item targets (positions whose next event has positive
+    weight), or its rated positions for a rating-only model. One sample is one
+    (user state, target item) pair scored against the catalog."""
+    if cfg.next_item_weight > 0:
+        count = ((win.nexts >= 0) & (win.next_w > 0)).sum(dim=1)
+    elif train_rating:
+        count = torch.isfinite(win.raw_v).sum(dim=1)
+    else:
+        count = torch.zeros(win.items.shape[0], dtype=torch.int64)
+    return count.cpu().numpy()
+
+
 def _distinct_cases(
     users: IntArray, histories: Sequence[IntArray]
 ) -> tuple[list[int], npt.NDArray[np.int64]]:
@@ -277,6 +291,7 @@ def train_model(
     best_state = copy.deepcopy(net.state_dict())
     bad = 0
     lengths = (win.items >= 0).sum(dim=1).cpu().numpy()
+    targets = _targets_per_window(win, cfg, train_rating)
     log: list[EpochLog] = []
     if init is not None and valid is not None:
         # A warm start has to earn its changes: when no fine-tuning epoch beats
@@ -292,7 +307,8 @@ def train_model(
     bar = tqdm(range(cfg.max_epochs), disable=not progress, desc="training", unit="epoch")
     for epoch in bar:
         net.train()
-        total, steps = 0.0, 0
+        total, steps, samples = 0.0, 0, 0
+        step_started = time.perf_counter()
         if cfg.length_batches:
             batches = _length_batches(lengths, cfg.batch_size, rng)
         elif cfg.sort_groups > 0:
@@ -307,14 +323,18 @@ def train_model(
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
-            total += float(loss.detach())
+            total += float(loss.detach())  # synchronises the device every step
             steps += 1
+            samples += int(targets[batch].sum())
+        step_seconds = time.perf_counter() - step_started
         net.eval()
         model.refresh()
         metric, shown = _validate(model, valid, seqs, cfg, cold_mask)
         mean_loss = total / max(steps, 1)
         bar.set_postfix(loss=f"{mean_loss:.4f}", **shown)
-        log.append(EpochLog(epoch, mean_loss, metric, time.monotonic() - started))
+        log.append(
+            EpochLog(epoch, mean_loss, metric, time.monotonic() - started, samples, step_seconds)
+        )
         if metric > best:
             best, bad = metric, 0
             best_state = copy.deepcopy(net.state_dict())
