@@ -114,7 +114,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "training.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        "# Training (`.venv/bin/python benchmarks/training.py`)",
+        "# Training (`.venv/bin/python benchmarks/training.py "
+        f"--device {args.device} --batch-sizes {args.batch_sizes} --epochs {args.epochs}`)",
         "",
         f"Device: {result['device']}; torch {result['torch']}.",
         f"Data: {result['dataset']}, {len(fold.train):,} events.",
