@@ -8,6 +8,10 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
   vs linear) and popularity prior; anonymous search (query relevance only);
   and the restricted baselines ``popularity`` and ``ease`` through the P4
   entry of the protocol registry;
+* **P4 of the product path over several trainings** (``--only p4seeds``,
+  ``--p4-seeds 42,43,44``): ``Engine.search`` at the default personalization
+  over a model the engine trained with each seed, so one training's luck is
+  told apart from a change (P4's own section trains once);
 * **known-item search**: every film's exact title as the query, anonymous;
   rank-1 and top-3 rates (a title shared by several films counts if any of
   them ranks first), for each fusion, with and without exact-title-first;
@@ -36,8 +40,9 @@ Writes ``benchmarks/results/search.json`` and ``.md`` (or into ``--results``), k
 the sections not rerun; each section records the command that produced it and the
 latency section the machine's load average.
 
-Usage: ``.venv/bin/python benchmarks/search.py [--only p4,known,fusion,lexical100k,latency]
-[--quick] [--query-int8] [--runtime auto|onnx|torch] [--trained] [--workers N]``
+Usage: ``.venv/bin/python benchmarks/search.py [--only p4,p4seeds,known,fusion,lexical100k,latency]
+[--p4-seeds 42,43,44] [--quick] [--query-int8] [--runtime auto|onnx|torch] [--trained]
+[--workers N]``
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ from lmrec.evaluate.protocols import split_next_item
 from lmrec.evaluate.search_protocol import evaluate_search, run_engine_p4
 from lmrec.evaluate.vectors import cached_vectors
 from lmrec.interactions import Interactions, item_text
+from lmrec.model import ModelConfig
 from lmrec.schema import Item
 from lmrec.settings import Settings
 from lmrec.text import Encoder, load_encoder, text_hash
@@ -103,11 +109,11 @@ def upsert_all(engine: Engine, items: list[Item]) -> None:
 # --------------------------------------------------------------------------- P4
 
 
-def _train(engine: object) -> None:
+def _train(engine: object, config: ModelConfig | None = None) -> None:
     """Train the engine's model on what it holds (P4's training events) and serve it."""
     assert isinstance(engine, Engine)
     t0 = time.perf_counter()
-    record = engine.train(progress=False)
+    record = engine.train(config, progress=False)
     print(f"P4 trained {record.version} in {time.perf_counter() - t0:.0f}s", flush=True)
 
 
@@ -194,6 +200,41 @@ def bench_p4(ds: Any, encoder: Encoder, texts: list[str], vecs: np.ndarray, quic
         out["baselines"][name] = evaluate_search(model, fold_)
         print(f"P4 {name} restricted: {out['baselines'][name]}", flush=True)
     return out
+
+
+def bench_p4_seeds(
+    ds: Any, encoder: Encoder, texts: list[str], vecs: np.ndarray, seeds: list[int], quick: bool
+) -> dict:
+    """P4 of ``Engine.search`` (default configuration and personalization) over a model
+    the engine trained with each seed; the mean and standard deviation over seeds."""
+    events = sorted(ds.events, key=lambda e: e.ts)
+    default = SearchConfig().personalization
+    runs: dict[str, Any] = {}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        torch.manual_seed(0)
+        r = run_engine_p4(
+            ds.items,
+            events,
+            lambda: memory_engine(encoder, texts, vecs, SearchConfig()),
+            (default,),
+            max_cases=100 if quick else None,
+            prepare=partial(_train, config=ModelConfig(seed=seed)),
+        )
+        runs[str(seed)] = {"test": r.test[default], "valid": r.valid[default]}
+        print(f"P4 product path, seed {seed}: test {r.test[default]} "
+              f"({time.perf_counter() - t0:.0f}s)", flush=True)  # fmt: skip
+    ndcg = np.array([r["test"]["NDCG@10"] for r in runs.values()])
+    mrr = np.array([r["test"]["MRR"] for r in runs.values()])
+    std = lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0  # noqa: E731
+    return {
+        "personalize": default,
+        "seeds": runs,
+        "ndcg10_mean": float(ndcg.mean()),
+        "ndcg10_std": std(ndcg),
+        "mrr_mean": float(mrr.mean()),
+        "mrr_std": std(mrr),
+    }
 
 
 # --------------------------------------------------------------------------- known item
@@ -569,6 +610,20 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
             cells = ", ".join(f"{w}: {m['NDCG@10']:.4f}" for w, m in r["test"].items())
             lines.append(f"- {name}: {cells}")
         lines.append("")
+    if "p4_seeds" in res:
+        ps = res["p4_seeds"]
+        lines += ["## P4 of the product path over several trainings (test cases)", "",
+                  *_command_line(res, "p4_seeds"),
+                  f"`Engine.search` at the default personalization ({ps['personalize']}) "
+                  "over a model the engine trained with each seed.", "",
+                  "| training seed | NDCG@10 | MRR |", "| --- | --- | --- |"]  # fmt: skip
+        for seed, r in ps["seeds"].items():
+            lines.append(f"| {seed} | {r['test']['NDCG@10']:.4f} | {r['test']['MRR']:.4f} |")
+        lines.append(
+            f"| mean ± std | {ps['ndcg10_mean']:.4f} ± {ps['ndcg10_std']:.4f} "
+            f"| {ps['mrr_mean']:.4f} ± {ps['mrr_std']:.4f} |"
+        )
+        lines.append("")
     for key in sorted(k for k in res if k.startswith("known_item")):
         lines += [f"## Known-item search (exact title as query, anonymous){_variant(key)}", "",
                   *_command_line(res, key),
@@ -635,6 +690,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="p4,known,fusion,lexical100k,latency")
+    ap.add_argument("--p4-seeds", default="42,43,44", help="training seeds of the p4seeds section")
     ap.add_argument("--quick", action="store_true", help="100 P4 cases, quick baselines")
     ap.add_argument("--seconds", type=int, default=10, help="wrk run length per latency row")
     ap.add_argument("--connections", default="1,2,4", help="wrk connection counts for latency")
@@ -679,6 +735,7 @@ def main() -> None:
     )
     keys = {
         "p4": "p4",
+        "p4seeds": "p4_seeds",
         "known": f"known_item{q8}",
         "fusion": f"fusion{q8}",
         "lexical100k": "lexical_100k",
@@ -686,7 +743,7 @@ def main() -> None:
         + ("_trained" if args.trained else "")
         + (f"_w{args.workers}" if args.workers != 1 else ""),
     }
-    if parts & {"p4", "known", "fusion"}:
+    if parts & {"p4", "p4seeds", "known", "fusion"}:
         encoder = load_encoder(
             ENCODER, device="cpu", query_int8=args.query_int8, runtime=args.runtime
         )
@@ -694,6 +751,9 @@ def main() -> None:
         vecs = cached_vectors(texts, encoder, Settings().cache_dir / "bench-vectors")
         if "p4" in parts:
             res["p4"] = bench_p4(ds, encoder, texts, vecs, args.quick)
+        if "p4seeds" in parts:
+            seeds = [int(x) for x in args.p4_seeds.split(",")]
+            res["p4_seeds"] = bench_p4_seeds(ds, encoder, texts, vecs, seeds, args.quick)
         if "known" in parts:
             res[keys["known"]] = bench_known_item(ds, encoder, texts, vecs)
         if "fusion" in parts:
