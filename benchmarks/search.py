@@ -175,6 +175,7 @@ def bench_p4(ds: Any, encoder: Encoder, texts: list[str], vecs: np.ndarray, quic
             weights,
             max_cases=max_cases,
             prepare=prepare,
+            users=list(ds.users),
         )
         best = r.best_weight
         out["engine"][name] = {
@@ -220,6 +221,7 @@ def bench_p4_seeds(
             (default,),
             max_cases=100 if quick else None,
             prepare=partial(_train, config=ModelConfig(seed=seed)),
+            users=list(ds.users),
         )
         runs[str(seed)] = {"test": r.test[default], "valid": r.valid[default]}
         print(f"P4 product path, seed {seed}: test {r.test[default]} "

@@ -18,7 +18,7 @@ from lmrec.evaluate.search_protocol import (
     search_cases,
 )
 from lmrec.interactions import Interactions
-from lmrec.schema import Event, EventKind, Item
+from lmrec.schema import Event, EventKind, Item, User
 
 from ..conftest import fake_settings, tiny_model_config  # type: ignore[import-not-found]
 
@@ -95,20 +95,24 @@ def test_rejects_a_rating_model() -> None:
 
 
 def test_engine_path_with_a_trained_model(tmp_path: Path) -> None:
-    seen: list[tuple[int, str | None]] = []
+    seen: list[tuple[int, str | None, list[User]]] = []
 
     def train(engine: object) -> None:
         assert isinstance(engine, Engine)
-        seen.append((engine.stats().events, engine.model_version))
+        users = sorted(engine.store.iter_users(), key=lambda u: int(u.id[1:]))
+        seen.append((engine.stats().events, engine.model_version, users))
         engine.train(tiny_model_config(4), progress=False)
 
+    profiles = [User(f"u{u}", {"age": 20 + u}) for u in range(12)]
     res = run_engine_p4(
         catalog(),
         log(),
         lambda: Engine.open(settings=fake_settings(tmp_path, store="memory")),
         weights=(0.0, 1.0),
         prepare=train,
+        users=profiles,
     )
-    # Called once, after the training events (every event but each user's last two).
-    assert seen == [(len(log()) - 2 * 12, None)]
+    # Called once, after the profiles and the training events (every event but
+    # each user's last two): the engine trains on what the harness's models get.
+    assert seen == [(len(log()) - 2 * 12, None, profiles)]
     assert res.test[1.0]["cases"] == 12 and 0.0 < res.test[1.0]["NDCG@10"] <= 1.0

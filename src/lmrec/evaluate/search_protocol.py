@@ -14,7 +14,7 @@ Two ways to be evaluated:
   the protocol registry as ``P4``: its scores restricted to the candidates, the
   "baseline recommender restricted to the matching set";
 * the Engine's own search (:func:`run_engine_p4`): an in-memory engine holds the
-  catalog and the events known before the case, and ``Engine.search(query,
+  catalog, the user profiles and the events known before the case, and ``Engine.search(query,
   user=..., category=query, exclude=history, personalize=w)`` ranks every
   candidate. ``user=None`` gives query relevance alone.
 
@@ -44,7 +44,7 @@ from lmrec.evaluate.protocols import (
     split_next_item,
 )
 from lmrec.interactions import IntArray, Interactions
-from lmrec.schema import Event, Item
+from lmrec.schema import Event, Item, User
 
 #: Score this many cases per ``Ranker.score`` call.
 _BATCH = 256
@@ -210,6 +210,7 @@ def run_engine_p4(
     *,
     max_cases: int | None = None,
     prepare: Callable[[Any], object] | None = None,
+    users: Sequence[User] = (),
 ) -> EngineP4Result:
     """Evaluate the Engine's search on P4 at several personalization weights.
 
@@ -224,6 +225,8 @@ def run_engine_p4(
             any case is searched; ``lambda e: e.train()`` measures search with a
             trained model (its user tower and second stage) instead of the
             content path.
+        users: User profiles, loaded before the events, so the engine knows what
+            the harness's models know (profile text feeds the user tower).
 
     Returns:
         Validation and test metrics per weight, plus anonymous (relevance-only) search.
@@ -263,6 +266,8 @@ def run_engine_p4(
     step = engine.settings.max_items_per_request
     for i in range(0, len(items), step):
         engine.upsert_items(list(items[i : i + step]))
+    if users:
+        engine.upsert_users(list(users))
     train_events = [e for r, e in enumerate(kept) if r not in test_rows and r not in valid_rows]
     _ingest(engine, train_events)
     if prepare is not None:
