@@ -52,6 +52,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -226,16 +227,15 @@ def bench_p4_seeds(
         runs[str(seed)] = {"test": r.test[default], "valid": r.valid[default]}
         print(f"P4 product path, seed {seed}: test {r.test[default]} "
               f"({time.perf_counter() - t0:.0f}s)", flush=True)  # fmt: skip
-    ndcg = np.array([r["test"]["NDCG@10"] for r in runs.values()])
-    mrr = np.array([r["test"]["MRR"] for r in runs.values()])
-    std = lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0  # noqa: E731
+    ndcg = [r["test"]["NDCG@10"] for r in runs.values()]
+    mrr = [r["test"]["MRR"] for r in runs.values()]
     return {
         "personalize": default,
         "seeds": runs,
-        "ndcg10_mean": float(ndcg.mean()),
-        "ndcg10_std": std(ndcg),
-        "mrr_mean": float(mrr.mean()),
-        "mrr_std": std(mrr),
+        "ndcg10_mean": statistics.fmean(ndcg),
+        "ndcg10_std": statistics.stdev(ndcg) if len(ndcg) > 1 else 0.0,
+        "mrr_mean": statistics.fmean(mrr),
+        "mrr_std": statistics.stdev(mrr) if len(mrr) > 1 else 0.0,
     }
 
 
