@@ -231,8 +231,9 @@ def register(
                 "refit_epochs": float(len(model.refit_log)),
             }
         )
-        if not math.isnan(model.samples_per_second):
-            metrics["train_samples_per_second"] = model.samples_per_second
+        rate = model.samples_per_second  # summed over the epochs: read once
+        if not math.isnan(rate):
+            metrics["train_samples_per_second"] = rate
     if model.rerank is not None:
         # The second stage's verdict, from cross-fitting on the validation cases.
         metrics.update(
