@@ -12,7 +12,7 @@ def full_softmax_loss(
     catalog: Tensor,
     targets: Tensor,
     weights: Tensor,
-    exclude: Tensor | None = None,
+    excluded: Tensor | None = None,
 ) -> Tensor:
     """Weighted cross-entropy of each target item against the whole catalog.
 
@@ -24,21 +24,28 @@ def full_softmax_loss(
         catalog: Item vectors ``(n_items, dim)``.
         targets: Target item index per row ``(N,)``.
         weights: Non-negative weight per row ``(N,)`` (event-kind weights).
-        exclude: ``(N, K)`` item indices left out of each row's softmax (items the
-            user already had, which ranking never shows), ``-1`` for none. Given as
-            indices rather than an ``(N, n_items)`` mask: a history is far shorter
-            than the catalog, and building the dense mask cost a quarter of a step.
-            A row's own target is never excluded.
+        excluded: ``(N, n_items)`` True where an item is left out of a row's
+            softmax (items the user already had, which ranking never shows); build
+            it with :func:`exclusion_mask`, once per step when several losses
+            share the rows.
     """
     logits = users @ catalog.T
-    if exclude is not None:
-        logits = logits.masked_fill(_dense_exclusion(exclude, targets, logits.shape[1]), -torch.inf)
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, -torch.inf)
     ce = F.cross_entropy(logits, targets, reduction="none")
     return (ce * weights).sum() / weights.sum().clamp(min=1e-8)
 
 
-def _dense_exclusion(exclude: Tensor, targets: Tensor, n_items: int) -> Tensor:
-    """``(N, n_items)`` True where an item is excluded from a row, never at its target."""
+def exclusion_mask(exclude: Tensor, targets: Tensor, n_items: int) -> Tensor:
+    """``(N, n_items)`` True where an item is excluded from a row, never at its target.
+
+    Args:
+        exclude: ``(N, K)`` item indices to leave out of each row, ``-1`` for none.
+            Indices rather than a mask, because a history is far shorter than the
+            catalog; the dense mask is built here in one scatter.
+        targets: Target item per row ``(N,)``; a row's own target is never excluded.
+        n_items: Catalog size.
+    """
     n = exclude.shape[0]
     slot = torch.where(exclude >= 0, exclude, torch.full_like(exclude, n_items))
     mask = torch.zeros(n, n_items + 1, dtype=torch.bool, device=exclude.device)

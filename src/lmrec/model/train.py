@@ -41,7 +41,12 @@ from lmrec.model.cooccurrence import (
     transition_scores,
 )
 from lmrec.model.history import QueryLog, UserSequences
-from lmrec.model.losses import full_softmax_loss, rating_loss, sampled_softmax_loss
+from lmrec.model.losses import (
+    exclusion_mask,
+    full_softmax_loss,
+    rating_loss,
+    sampled_softmax_loss,
+)
 from lmrec.model.network import LmrecNet
 from lmrec.model.rerank import (
     MixFit,
@@ -638,14 +643,19 @@ def _step_loss(
         rows, cols = sel.nonzero(as_tuple=True)
         us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
         items_only = hist if win.query_text is None else hist.masked_fill(hist >= net.n_items, -1)
-        mask = _seen_before(items_only, rows, cols) if cfg.mask_seen else None
+        excluded = None
+        if cfg.mask_seen and cfg.negatives <= 0:
+            # One mask for both losses: building it costs about as much as a
+            # masked softmax's forward pass.
+            seen = _seen_before(items_only, rows, cols)
+            excluded = exclusion_mask(seen, tg, net.n_items)
         for cat, weight in ((full_cat, 1.0), (text_cat, cfg.text_loss_weight)):
             if weight <= 0:
                 continue
             if cfg.negatives > 0:
                 part = sampled_softmax_loss(us, cat, tg, w, log_q, cfg.negatives, gen)
             else:
-                part = full_softmax_loss(us, cat, tg, w, mask)
+                part = full_softmax_loss(us, cat, tg, w, excluded)
             loss = loss + cfg.next_item_weight * weight * part
     if cloze is not None:
         rows, cols = cloze.nonzero(as_tuple=True)
