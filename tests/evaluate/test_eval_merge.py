@@ -10,7 +10,7 @@ import pytest
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate import command
 from lmrec.evaluate.merge import load_report, merge_reports
-from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
+from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult, comparisons
 from lmrec.interactions import Interactions
 
 from .test_eval_command import _dataset
@@ -79,7 +79,18 @@ def test_command_merge_keeps_baseline_rows_and_rating_samples(
     # the P2 predictions written by the first run survive the rewrite
     assert second["predictions"] == ["predictions-P2-fold0.csv"]
     assert (out / "predictions-P2-fold0.csv").read_text() == first_csv
-    # a report from an older version (no "runs") still merges, its run described
+    # rows kept from the first run keep their per-case values, so the paired
+    # comparisons span the rows of both runs
+    n_cases = second["protocols"][0]["n_test_cases"]
+    assert all(len(m["case_values"]) == n_cases for m in p1.values())
+    pairs = second["protocols"][0]["comparisons"]
+    assert {c["model"] for c in pairs} | {pairs[0]["leader"]} == set(p1)
+    # a report from an older version (no "runs", no per-case values) still merges,
+    # its run described; rows without per-case values are left out of the comparisons
     del second["runs"]
+    for m in second["protocols"][0]["models"]:
+        del m["case_values"]
     (out / "report.json").write_text(json.dumps(second))
-    assert load_report(out).runs[0]["started"].startswith("an earlier run")
+    old = load_report(out)
+    assert old.runs[0]["started"].startswith("an earlier run")
+    assert comparisons(old.protocol("P1")) == []

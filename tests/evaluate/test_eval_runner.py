@@ -164,3 +164,53 @@ def test_p1_and_p4_score_the_same_fits(
 def test_training_seeds_must_be_positive(synth: Interactions, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="train_seeds"):
         run_evaluation(synth, ["P1"], ["popularity"], tmp_path, encoder="fake", train_seeds=0)
+
+
+def test_rows_keep_per_case_values_and_are_compared_case_by_case(
+    synth: Interactions, tmp_path: Path, seeded_registered: type[SeededNoise]
+) -> None:
+    report = run_evaluation(
+        synth,
+        ["P1", "P4"],
+        ["popularity", "random", "seeded"],
+        tmp_path,
+        quick=True,
+        encoder="fake",
+        train_seeds=2,
+    )
+    data = json.loads((tmp_path / "report.json").read_text())
+    md = (tmp_path / "report.md").read_text()
+    for name in ("P1", "P4"):
+        p = report.protocol(name)
+        for row in p.models:
+            # one value per test case whose mean is the row's headline figure
+            assert len(row.case_values) == p.n_test_cases
+            assert np.mean(row.case_values) == pytest.approx(row.metrics[p.metrics[0]], abs=1e-6)
+        leader = max(p.models, key=lambda r: r.metrics[p.metrics[0]])
+        found = next(q for q in data["protocols"] if q["name"] == name)["comparisons"]
+        assert {c["model"] for c in found} == {r.model for r in p.models} - {leader.model}
+        for c in found:
+            other = p.model(c["model"])
+            assert other is not None and c["leader"] == leader.model
+            gap = leader.metrics[p.metrics[0]] - other.metrics[p.metrics[0]]
+            assert c["difference"] == pytest.approx(gap, abs=1e-6)
+            assert c["low"] <= c["difference"] <= c["high"]
+            assert c["cases"] == p.n_test_cases
+        section = md.split(f"## {name}")[1].split("## ")[0]
+        assert f"| {leader.model} vs | difference |" in section
+    # Two training seeds of the seeded model: its per-case values are their mean.
+    seeded = report.protocol("P1").model("seeded")
+    assert seeded is not None and seeded.train_seeds == [42, 43]
+    assert np.mean(seeded.case_values) == pytest.approx(
+        np.mean([f["NDCG@10"] for f in seeded.folds]), abs=1e-6
+    )
+
+
+def test_rating_protocols_have_no_case_comparisons(synth: Interactions, tmp_path: Path) -> None:
+    report = run_evaluation(
+        synth, ["P2"], ["global_mean", "biased"], tmp_path, quick=True, encoder="fake"
+    )
+    assert all(not m.case_values for m in report.protocol("P2").models)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["protocols"][0]["comparisons"] == []
+    assert "Paired bootstrap" not in (tmp_path / "report.md").read_text()

@@ -10,7 +10,7 @@ import pytest
 from lmrec.engine import Engine
 from lmrec.evaluate.base import FitContext
 from lmrec.evaluate.baselines import RANKERS
-from lmrec.evaluate.protocols import get_protocol
+from lmrec.evaluate.protocols import RankingTest, get_protocol
 from lmrec.evaluate.search_protocol import (
     candidate_mask,
     genre_masks,
@@ -70,6 +70,24 @@ def test_registry_runs_a_baseline_restricted() -> None:
     assert set(metrics) >= {"NDCG@10", "MRR"}
     # Every candidate set has at most 10 items: NDCG@10 counts every case.
     assert 0.0 < metrics["NDCG@10"] <= 1.0
+
+
+def test_outcome_gives_each_case_and_the_same_metrics() -> None:
+    data = Interactions.from_records(catalog(), log())
+    p4 = get_protocol("P4")
+    fold = p4.split(data, 42)[0]
+    model = RANKERS["popularity"](True)
+    ctx = FitContext(np.zeros((30, 4), np.float32), np.zeros((12, 4), np.float32), fold.valid)
+    model.fit(fold.train, ctx)
+    outcome = p4.run(model, fold)
+    assert outcome.metrics == p4.evaluate(model, fold)
+    test = fold.test
+    assert isinstance(test, RankingTest)
+    for name in ("NDCG@10", "MRR"):
+        assert outcome.cases[name].shape == (test.users.size,)
+        assert outcome.cases[name].mean() == pytest.approx(outcome.metrics[name])
+    assert outcome.history_lengths is not None
+    assert outcome.history_lengths.tolist() == [len(h) for h in test.histories]
 
 
 def test_engine_path_all_weights(tmp_path: Path) -> None:

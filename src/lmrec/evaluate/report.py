@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from lmrec.evaluate.significance import RESAMPLES, PairedDifference, paired_bootstrap
+
 LMREC = "lmrec"
 
 #: Names of the lmrec variants in protocol P5 (see :mod:`lmrec.evaluate.streaming`).
@@ -127,6 +129,10 @@ class ModelResult:
             entry per fold and seed, fold by fold.
         shared_fits: How many of those fits were taken over from an earlier
             protocol with the same split instead of fitted again.
+        case_values: The headline metric of every test case (mean over the
+            training seeds), folds in order; empty where the protocol gives no
+            per-case values. Rows of the same protocol list the same cases, so
+            two rows can be compared case by case (see :func:`comparisons`).
     """
 
     model: str
@@ -142,6 +148,7 @@ class ModelResult:
     training_metric: str | None = None
     train_seeds: list[int] = field(default_factory=list)
     shared_fits: int = 0
+    case_values: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -173,6 +180,62 @@ class ProtocolResult:
         if not vals:
             return None
         return min(vals) if metric in self.lower_is_better else max(vals)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The protocol's leading row against another row, case by case.
+
+    Attributes:
+        leader: The row with the best headline value among those with per-case values.
+        model: The row it is compared with.
+        metric: The headline metric.
+        paired: ``leader`` minus ``model`` over the same test cases, with intervals.
+    """
+
+    leader: str
+    model: str
+    metric: str
+    paired: PairedDifference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "leader": self.leader,
+            "model": self.model,
+            "metric": self.metric,
+            **asdict(self.paired),
+        }
+
+
+def comparisons(p: ProtocolResult) -> list[Comparison]:
+    """The leading row (best headline value) against every other row, by paired bootstrap.
+
+    Only rows that carry one value per test case take part (rows merged in from a
+    report written before per-case values were kept have none). Deterministic: the
+    resampler's seed is fixed, so a report re-rendered from its JSON shows the same
+    intervals.
+    """
+    metric = p.metrics[0]
+    rows = [
+        r
+        for r in p.models
+        if r.error is None
+        and metric in r.metrics
+        and not math.isnan(r.metrics[metric])
+        and len(r.case_values) == p.n_test_cases
+        and p.n_test_cases >= 2
+    ]
+    if len(rows) < 2:
+        return []
+    sign = -1.0 if metric in p.lower_is_better else 1.0
+    leader = max(rows, key=lambda r: sign * r.metrics[metric])
+    return [
+        Comparison(
+            leader.model, r.model, metric, paired_bootstrap(leader.case_values, r.case_values)
+        )
+        for r in rows
+        if r is not leader
+    ]
 
 
 @dataclass
@@ -226,7 +289,10 @@ class EvaluationReport:
             "seed": self.seed,
             "quick": self.quick,
             "encoder": self.encoder,
-            "protocols": [asdict(p) for p in self.protocols],
+            "protocols": [
+                {**asdict(p), "comparisons": [c.to_dict() for c in comparisons(p)]}
+                for p in self.protocols
+            ],
             "total_seconds": self.total_seconds,
             "targets": [t.to_dict() for t in self.targets()],
             "charts": self.charts,
@@ -345,7 +411,40 @@ def _protocol_table(p: ProtocolResult) -> list[str]:
         cells.append(f"failed: {r.error}" if r.error else params)
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    return lines + _comparison_table(p)
+
+
+def _comparison_table(p: ProtocolResult) -> list[str]:
+    """The leading row against each other row, with bootstrap intervals over the cases."""
+    found = comparisons(p)
+    if not found:
+        return []
+    first = found[0]
+    pct = f"{first.paired.level:.0%}"
+    lines = [
+        f"Paired bootstrap over the {first.paired.cases} test cases ({RESAMPLES:,} resamples "
+        f"of the cases, {pct} percentile intervals): {first.leader}'s {first.metric} minus each "
+        "row's, on the same cases (rows with several training seeds: the per-case mean "
+        "over seeds). It shows how far the choice of test cases alone could move each "
+        "gap; an interval that excludes 0 is a gap that choice does not explain.",
+        "",
+        f"| {first.leader} vs | difference | {pct} interval | relative | {pct} interval "
+        f"| resamples with {first.leader} ahead |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in found:
+        d = c.paired
+        lines.append(
+            f"| {c.model} | {d.difference:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] "
+            f"| {_percent(d.relative)} | [{_percent(d.relative_low)}, {_percent(d.relative_high)}] "
+            f"| {d.share_above:.1%} |"
+        )
+    lines.append("")
     return lines
+
+
+def _percent(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:+.1%}"
 
 
 def _unique(xs: list[dict[str, Any]]) -> list[dict[str, Any]]:

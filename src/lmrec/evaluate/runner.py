@@ -156,8 +156,10 @@ def _run_model(
     res.train_seeds = seeds
     lengths: list[np.ndarray] = []
     headline: list[np.ndarray] = []
+    per_case: list[np.ndarray] = []
     try:
         for fold in folds:
+            fold_cases: list[np.ndarray] = []
             for train_seed in seeds:
                 key = (name, protocol.split, fold.index, train_seed)
                 if fits is not None and key in fits:
@@ -180,6 +182,8 @@ def _run_model(
                     res.training_metric, epochs = logged
                     res.training.append(epochs)
                 first = protocol.metrics[0]
+                if first in outcome.cases:
+                    fold_cases.append(outcome.cases[first])
                 if outcome.history_lengths is not None and first in outcome.cases:
                     lengths.append(outcome.history_lengths)
                     headline.append(outcome.cases[first])
@@ -199,6 +203,8 @@ def _run_model(
                     metrics,
                     fit_seconds + t2 - t1,
                 )
+            if fold_cases:
+                per_case.append(np.mean(fold_cases, axis=0))
     except Exception as exc:  # one failing model must not sink a long run
         log.error("%s %s failed:\n%s", protocol.name, name, traceback.format_exc())
         res.error = f"{type(exc).__name__}: {exc}"
@@ -208,6 +214,9 @@ def _run_model(
     res.std = {k: float(np.std([f[k] for f in res.folds])) for k in keys}
     if lengths:
         res.by_history = history_buckets(np.concatenate(lengths), np.concatenate(headline))
+    if per_case and len(per_case) == len(folds):
+        # Rounded: enough digits for any mean or interval, a third of the JSON.
+        res.case_values = [round(float(v), 6) for v in np.concatenate(per_case)]
     return res
 
 

@@ -33,9 +33,18 @@ import numpy.typing as npt
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import CandidateRanker, Ranker, RatingModel
-from lmrec.evaluate.metrics import RankRange, Ranks, mrr, ndcg_single, target_ranks
+from lmrec.evaluate.metrics import (
+    RankRange,
+    Ranks,
+    mrr,
+    ndcg_single,
+    ndcg_values,
+    rr_values,
+    target_ranks,
+)
 from lmrec.evaluate.protocols import (
     Fold,
+    FoldOutcome,
     Metrics,
     Protocol,
     RankingTest,
@@ -107,8 +116,9 @@ def ranking_metrics(ranks: Ranks, k: int = 10) -> Metrics:
 # --------------------------------------------------------------------------- registry path
 
 
-def evaluate_search(model: Ranker | RatingModel, fold: Fold) -> Metrics:
-    """P4 metrics of a recommender restricted to the query's matching set."""
+def _search_ranks(model: Ranker | RatingModel, fold: Fold) -> tuple[RankRange, IntArray]:
+    """Where each P4 test case's target lands among its query's matches, and the
+    length of the history each case's user had."""
     if not isinstance(model, Ranker):
         raise InvalidInputError(f"model {model!r} does not implement Ranker")
     test = fold.test
@@ -133,7 +143,21 @@ def evaluate_search(model: Ranker | RatingModel, fold: Fold) -> Metrics:
         np.concatenate([r.best for r in ranks]) if ranks else none,
         np.concatenate([r.worst for r in ranks]) if ranks else none,
     )
-    return ranking_metrics(all_ranks)
+    lengths = np.asarray([len(c.history) for c in cases], dtype=np.int64)
+    return all_ranks, lengths
+
+
+def evaluate_search(model: Ranker | RatingModel, fold: Fold) -> Metrics:
+    """P4 metrics of a recommender restricted to the query's matching set."""
+    return ranking_metrics(_search_ranks(model, fold)[0])
+
+
+def search_outcome(model: Ranker | RatingModel, fold: Fold) -> FoldOutcome:
+    """:func:`evaluate_search`'s metrics plus each case's NDCG@10 and reciprocal rank
+    and its history length (for the report's paired comparisons and breakdowns)."""
+    ranks, lengths = _search_ranks(model, fold)
+    values = {"NDCG@10": ndcg_values(ranks, 10), "MRR": rr_values(ranks)}
+    return FoldOutcome(ranking_metrics(ranks), values, lengths)
 
 
 P4 = Protocol(
@@ -145,6 +169,7 @@ P4 = Protocol(
     # of both scores one set of fitted models.
     split_next_item,
     evaluate_search,
+    outcome=search_outcome,
 )
 register_protocol(P4)
 
