@@ -39,6 +39,22 @@ def test_rerun_rows_replace_old_rows_and_the_rest_stay() -> None:
     assert "Rows come from these runs" in md and "- t1: P1; lmrec, ease; 1 s" in md
 
 
+def test_case_values_round_trip_and_a_mismatched_file_is_ignored(tmp_path: Path) -> None:
+    rep = _rep({"popularity": {"NDCG@10": 0.2}, "lmrec": {"NDCG@10": 0.5}})
+    p = rep.protocol("P1")
+    p.models[0].case_values = [0.0, 0.5] * 5
+    p.models[1].case_values = [1.0, 0.0] * 5
+    rep.write(tmp_path)
+    back = load_report(tmp_path).protocol("P1")
+    assert [m.case_values for m in back.models] == [m.case_values for m in p.models]
+    (c,) = comparisons(back)
+    assert (c.leader, c.model, c.paired.difference) == ("lmrec", "popularity", pytest.approx(0.25))
+    # a file whose rows do not match the protocol's cases is not paired with anything
+    lines = (tmp_path / "cases-P1.csv").read_text().splitlines()
+    (tmp_path / "cases-P1.csv").write_text("\n".join(lines[:-1]) + "\n")
+    assert all(not m.case_values for m in load_report(tmp_path).protocol("P1").models)
+
+
 def test_runs_that_are_not_comparable_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="seed"):
         merge_reports(_rep({"lmrec": {"NDCG@10": 0.1}}), _rep({}, seed=7))
@@ -82,15 +98,17 @@ def test_command_merge_keeps_baseline_rows_and_rating_samples(
     # rows kept from the first run keep their per-case values, so the paired
     # comparisons span the rows of both runs
     n_cases = second["protocols"][0]["n_test_cases"]
-    assert all(len(m["case_values"]) == n_cases for m in p1.values())
+    cases = (out / "cases-P1.csv").read_text().splitlines()
+    assert cases[0].split(",") == list(p1) and len(cases) == 1 + n_cases
     pairs = second["protocols"][0]["comparisons"]
     assert {c["model"] for c in pairs} | {pairs[0]["leader"]} == set(p1)
+    reread = load_report(out).protocol("P1")
+    assert all(len(m.case_values) == n_cases for m in reread.models)
     # a report from an older version (no "runs", no per-case values) still merges,
     # its run described; rows without per-case values are left out of the comparisons
     del second["runs"]
-    for m in second["protocols"][0]["models"]:
-        del m["case_values"]
     (out / "report.json").write_text(json.dumps(second))
+    (out / "cases-P1.csv").unlink()
     old = load_report(out)
     assert old.runs[0]["started"].startswith("an earlier run")
     assert comparisons(old.protocol("P1")) == []

@@ -198,6 +198,15 @@ def test_rows_keep_per_case_values_and_are_compared_case_by_case(
             assert c["cases"] == p.n_test_cases
         section = md.split(f"## {name}")[1].split("## ")[0]
         assert f"| {leader.model} vs | difference |" in section
+        # the per-case values live in a CSV beside report.json, not in it
+        rows = next(q for q in data["protocols"] if q["name"] == name)["models"]
+        assert all("case_values" not in r for r in rows)
+        assert f"cases-{name}.csv" in data["cases"]
+        lines = (tmp_path / f"cases-{name}.csv").read_text().splitlines()
+        assert lines[0].split(",") == [r.model for r in p.models]
+        assert len(lines) == 1 + p.n_test_cases
+        first = [float(x) for x in lines[1].split(",")]
+        assert first == pytest.approx([r.case_values[0] for r in p.models], abs=1e-6)
     # Two training seeds of the seeded model: its per-case values are their mean.
     seeded = report.protocol("P1").model("seeded")
     assert seeded is not None and seeded.train_seeds == [42, 43]
@@ -212,5 +221,6 @@ def test_rating_protocols_have_no_case_comparisons(synth: Interactions, tmp_path
     )
     assert all(not m.case_values for m in report.protocol("P2").models)
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["protocols"][0]["comparisons"] == []
+    assert data["protocols"][0]["comparisons"] == [] and data["cases"] == []
+    assert not list(tmp_path.glob("cases-*.csv"))
     assert "Paired bootstrap" not in (tmp_path / "report.md").read_text()

@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import InvalidInputError
-from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult, RatingSample
+from lmrec.evaluate.report import (
+    EvaluationReport,
+    ModelResult,
+    ProtocolResult,
+    RatingSample,
+    case_file,
+)
 
 #: Report fields that must agree for two runs' rows to be comparable.
 _SAME = ("seed", "quick", "encoder")
@@ -62,6 +68,8 @@ def load_report(out_dir: Path) -> EvaluationReport:
         sample = _read_sample(out_dir / name)
         if sample is not None:
             report.samples.append(sample)
+    for p in report.protocols:
+        _read_cases(out_dir / case_file(p.name), p)
     return report
 
 
@@ -166,3 +174,25 @@ def _read_sample(path: Path) -> RatingSample | None:
         body[:, 0].copy(),
         {name: body[:, j].copy() for j, name in enumerate(head) if j > 0},
     )
+
+
+def _read_cases(path: Path, p: ProtocolResult) -> None:
+    """Put a ``cases-<protocol>.csv`` back into the rows it names (by model name).
+
+    A missing file, a column for a row the report does not have, or a column of
+    the wrong length leaves those rows without per-case values (they are then
+    left out of the paired comparisons), never a wrong pairing.
+    """
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    head, body = rows[0], rows[1:]
+    if len(body) != p.n_test_cases or any(len(r) != len(head) for r in body):
+        return
+    for j, name in enumerate(head):
+        row = next((m for m in p.models if m.model == name), None)
+        if row is not None:
+            row.case_values = [float(r[j]) for r in body]

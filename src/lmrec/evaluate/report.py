@@ -133,6 +133,9 @@ class ModelResult:
             training seeds), folds in order; empty where the protocol gives no
             per-case values. Rows of the same protocol list the same cases, so
             two rows can be compared case by case (see :func:`comparisons`).
+            Kept out of ``report.json`` (about a thousand numbers per row, which
+            the console would fetch with every report): written to
+            ``cases-<protocol>.csv`` beside it, one column per row.
     """
 
     model: str
@@ -290,13 +293,18 @@ class EvaluationReport:
             "quick": self.quick,
             "encoder": self.encoder,
             "protocols": [
-                {**asdict(p), "comparisons": [c.to_dict() for c in comparisons(p)]}
+                {
+                    **asdict(p),
+                    "models": [_row_dict(m) for m in p.models],
+                    "comparisons": [c.to_dict() for c in comparisons(p)],
+                }
                 for p in self.protocols
             ],
             "total_seconds": self.total_seconds,
             "targets": [t.to_dict() for t in self.targets()],
             "charts": self.charts,
             "predictions": [s.file_name for s in self.samples],
+            "cases": [case_file(p.name) for p in self.protocols if _case_rows(p)],
             "runs": self.runs,
         }
         return _finite(d)  # type: ignore[no-any-return]
@@ -337,6 +345,10 @@ class EvaluationReport:
         out_dir.mkdir(parents=True, exist_ok=True)
         for s in self.samples:
             _atomic(out_dir / s.file_name, _samples_csv(s))
+        for p in self.protocols:
+            rows = _case_rows(p)
+            if rows:
+                _atomic(out_dir / case_file(p.name), _cases_csv(rows))
         _atomic(out_dir / "report.md", self.to_markdown())
         # report.json last: the web console treats its presence as "report ready".
         _atomic(out_dir / "report.json", json.dumps(self.to_dict(), indent=2, allow_nan=False))
@@ -457,6 +469,32 @@ def _unique(xs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _fmt_params(p: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+
+
+def case_file(protocol: str) -> str:
+    """Name of the CSV holding a protocol's per-case values (see ``ModelResult.case_values``)."""
+    return f"cases-{protocol}.csv"
+
+
+def _row_dict(m: ModelResult) -> dict[str, Any]:
+    d = asdict(m)
+    del d["case_values"]
+    return d
+
+
+def _case_rows(p: ProtocolResult) -> list[ModelResult]:
+    return [m for m in p.models if m.case_values and len(m.case_values) == p.n_test_cases]
+
+
+def _cases_csv(rows: list[ModelResult]) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([m.model for m in rows])
+    for values in zip(*(m.case_values for m in rows), strict=True):
+        w.writerow([f"{v:.6g}" for v in values])
+    return buf.getvalue()
 
 
 def _samples_csv(s: RatingSample) -> str:
