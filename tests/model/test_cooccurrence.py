@@ -175,3 +175,22 @@ def test_too_large_catalogs_are_refused() -> None:
             l2=1.0,
             neighbours=5,
         )
+
+
+def test_mixing_is_on_exactly_when_its_cross_fitted_gain_is_positive() -> None:
+    # Weak signals put the judged gain near zero, where a margin of one standard
+    # error used to switch mixing off although it helped on the held-out halves.
+    borderline = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n, size = 300, 30
+        stage_two = rng.standard_normal((n, size)).astype(np.float32)
+        positions = rng.integers(0, size, n)
+        stage_two[np.arange(n), positions] += 1.0
+        weak = rng.standard_normal((n, size)).astype(np.float32)
+        weak[np.arange(n), positions] += 0.4
+        fit = choose_mix(stage_two, weak, positions, seed=0)
+        gain = fit.with_ndcg10 - fit.without_ndcg10
+        assert (fit.mix > 0) == (gain > 0)
+        borderline += 0 < gain < 0.01
+    assert borderline  # the rule was exercised where a margin would have decided

@@ -20,7 +20,7 @@ few items say the most about the next one.
 Scores from the two stages live on different scales, so each row's shortlist
 is standardised per source before mixing: ``z(stage two) + mix * z(items)``.
 ``mix`` is chosen on validation cases and switched on only when it helps
-there by a clear margin (see :func:`lmrec.model.rerank.choose_mix`).
+cases it was not chosen on (cross-fitted; see :func:`lmrec.model.rerank.choose_mix`).
 
 EASE sees each history as a set. The order of events carries a second
 signal, what tends to come *next*: :func:`fit_transitions` counts each

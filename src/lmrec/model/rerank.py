@@ -410,14 +410,23 @@ def choose_mix(
     seed: int,
     transitions: npt.NDArray[np.float32] | None = None,
 ) -> MixFit:
-    """Pick the mix weights from :data:`MIX_GRID` on validation cases; 0 unless they
-    clearly help.
+    """Pick the mix weights from :data:`MIX_GRID` on validation cases; 0 unless they help.
 
     Each half of the cases is judged at the weights the other half chose, so the
     judged gain is an honest estimate of what mixing does to unseen cases.
-    Mixing is switched on only if that paired gain over no mixing exceeds one
-    standard error. (The shortlist ranker must clear two: it is a network
-    that can fit noise; these are two numbers picked from a short grid.)
+    Mixing is switched on when that paired gain over no mixing is positive.
+    (The shortlist ranker must clear two standard errors: it is a network that
+    can fit noise; these are two numbers picked from a short grid, and the
+    cross-fitting already charges them for the picking.)
+
+    A margin of one standard error used to be required here too. On
+    MovieLens-100K it switched mixing off in four of six trainings on a nested
+    split (each user's P1 test event removed, so that the original validation
+    events served as test cases; three of the four trained with an
+    experimental stop-gradient on the text-only loss), every time with a
+    positive judged gain. Trained again without the margin, each of the three
+    re-run chose mixing and scored 0.016-0.020 higher NDCG@10 on those cases
+    (default model, seed 44: 0.1155 with the margin, 0.1310 without).
 
     Args:
         stage_two: Shortlist scores of each case ``(n, S)``.
@@ -440,8 +449,7 @@ def choose_mix(
     judged = np.empty(n)
     for mine, other in ((halves[0], halves[1]), (halves[1], halves[0])):
         judged[mine] = ndcg[int(np.argmax(ndcg[:, other].mean(axis=1))), mine]
-    gain = judged - ndcg[0]
-    if not gain.mean() > gain.std(ddof=1) / np.sqrt(n):
+    if not judged.mean() > ndcg[0].mean():
         return MixFit(0.0, base, float(judged.mean()))
     mix, seq_mix = grid[int(np.argmax(ndcg.mean(axis=1)))]
     return MixFit(mix, base, float(judged.mean()), seq_mix)
