@@ -424,8 +424,8 @@ def choose_mix(
     split (each user's P1 test event removed, so that the original validation
     events served as test cases; three of the four trained with an
     experimental stop-gradient on the text-only loss), every time with a
-    positive judged gain. Trained again without the margin, each of the three
-    re-run chose mixing and scored 0.016-0.020 higher NDCG@10 on those cases
+    positive judged gain. Trained again without the margin, each of the four
+    chose mixing and scored 0.015-0.020 higher NDCG@10 on those cases
     (default model, seed 44: 0.1155 with the margin, 0.1310 without).
 
     Args:
