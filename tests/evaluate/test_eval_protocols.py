@@ -79,6 +79,36 @@ def test_p1_no_test_or_validation_event_in_training(synth: Interactions) -> None
     assert len(fold.train) == len(d) - 2 * fold.test.users.size
 
 
+def test_nested_p1_tests_on_p1_validation_and_never_reads_p1_tests(synth: Interactions) -> None:
+    d = synth
+    (p1,) = split_next_item(d)
+    (nested,) = get_protocol("P1-nested").split(d, 42)
+    assert isinstance(p1.test, RankingTest) and isinstance(nested.test, RankingTest)
+    assert p1.valid is not None and nested.valid is not None
+    # Its test cases are P1's validation cases (users left with 3+ events), with
+    # the same histories.
+    p1_valid = {
+        int(u): (int(i), h.tolist())
+        for u, i, h in zip(p1.valid.users, p1.valid.items, p1.valid.histories, strict=True)
+    }
+    assert nested.test.users.size > 0
+    for u, rel, h in zip(
+        nested.test.users, nested.test.relevant, nested.test.histories, strict=True
+    ):
+        assert p1_valid[int(u)] == (int(rel[0]), h.tolist())
+    # No P1 test event anywhere in it: not in training, validation or as a target.
+    p1_test = {
+        (d.users.ids[u], d.items.ids[rel[0]])
+        for u, rel in zip(p1.test.users, p1.test.relevant, strict=True)
+    }
+    assert not p1_test & _pairs(nested.train)
+    for u, it in zip(nested.valid.users, nested.valid.items, strict=True):
+        assert (d.users.ids[u], d.items.ids[it]) not in p1_test
+    assert len(nested.train) == len(d) - p1.test.users.size - 2 * nested.test.users.size
+    # P4-nested shares the split, so one run scores the same fitted models.
+    assert get_protocol("P4-nested").split is get_protocol("P1-nested").split
+
+
 def test_p2_folds_are_disjoint_cover_all_ratings_and_are_seeded(synth: Interactions) -> None:
     d = synth
     folds = split_rating(d, seed=42)

@@ -273,6 +273,22 @@ def split_next_item(data: Interactions, seed: int = 42) -> list[Fold]:
     return [Fold(0, data.subset(np.sort(train)), valid, test)]
 
 
+def split_nested_next_item(data: Interactions, seed: int = 42) -> list[Fold]:
+    """P1 one event earlier, for deciding changes without reading P1's test events.
+
+    Every user's P1 test event is removed, then P1's split is applied to what is
+    left: its test cases are P1's validation events (scored with the training
+    events as history, one of them never trained on, as P1's test cases are)
+    and its validation events are each user's third-last. A change chosen on
+    this split has not seen P1's test cases, which a change chosen by them
+    would have (on ~940 cases, a few thousandths of NDCG@10 is case noise).
+    """
+    _, test_rows, _, _ = _hold_last(data, user_sequences(data), 3)
+    keep = np.ones(len(data), dtype=bool)
+    keep[np.asarray(test_rows, dtype=np.int64)] = False
+    return split_next_item(data.subset(keep), seed)
+
+
 def next_item_outcome(model: Ranker | RatingModel, fold: Fold) -> FoldOutcome:
     """P1 metrics with per-case values and history lengths (for the history-length chart)."""
     _require(model, Ranker)
@@ -475,6 +491,17 @@ register_protocol(
         "ranker",
         ("NDCG@10", "HR@10", "MRR"),
         split_next_item,
+        evaluate_next_item,
+        outcome=next_item_outcome,
+    )
+)
+register_protocol(
+    Protocol(
+        "P1-nested",
+        "development split: P1 one event earlier, P1's test events never read",
+        "ranker",
+        ("NDCG@10", "HR@10", "MRR"),
+        split_nested_next_item,
         evaluate_next_item,
         outcome=next_item_outcome,
     )

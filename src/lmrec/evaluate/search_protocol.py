@@ -50,6 +50,7 @@ from lmrec.evaluate.protocols import (
     RankingTest,
     register_protocol,
     score_in_batches,
+    split_nested_next_item,
     split_next_item,
 )
 from lmrec.interactions import IntArray, Interactions
@@ -172,6 +173,18 @@ P4 = Protocol(
     outcome=search_outcome,
 )
 register_protocol(P4)
+register_protocol(
+    Protocol(
+        "P4-nested",
+        "development split: P4 on P1-nested's cases, P1's test events never read",
+        "ranker",
+        ("NDCG@10", "MRR"),
+        # The same split function as P1-nested, so one run shares their fits.
+        split_nested_next_item,
+        evaluate_search,
+        outcome=search_outcome,
+    )
+)
 
 
 # --------------------------------------------------------------------------- engine path
