@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from lmrec.engine import Engine
-from lmrec.evaluate.base import FitContext
+from lmrec.evaluate.base import FitContext, Ranker
 from lmrec.evaluate.baselines import RANKERS
-from lmrec.evaluate.protocols import RankingTest, get_protocol
+from lmrec.evaluate.protocols import Fold, Protocol, RankingTest, get_protocol
 from lmrec.evaluate.search_protocol import (
     candidate_mask,
     genre_masks,
@@ -59,13 +59,19 @@ def test_cases_and_candidates() -> None:
         assert cand[j].sum() == 10 - c.history.size
 
 
-def test_registry_runs_a_baseline_restricted() -> None:
+def _fitted_popularity() -> tuple[Protocol, Fold, Ranker]:
+    """P4, its fold of the tiny catalog, and the popularity baseline fitted on it."""
     data = Interactions.from_records(catalog(), log())
     p4 = get_protocol("P4")
     fold = p4.split(data, 42)[0]
     model = RANKERS["popularity"](True)
     ctx = FitContext(np.zeros((30, 4), np.float32), np.zeros((12, 4), np.float32), fold.valid)
     model.fit(fold.train, ctx)
+    return p4, fold, model
+
+
+def test_registry_runs_a_baseline_restricted() -> None:
+    p4, fold, model = _fitted_popularity()
     metrics = p4.evaluate(model, fold)
     assert set(metrics) >= {"NDCG@10", "MRR"}
     # Every candidate set has at most 10 items: NDCG@10 counts every case.
@@ -73,12 +79,7 @@ def test_registry_runs_a_baseline_restricted() -> None:
 
 
 def test_outcome_gives_each_case_and_the_same_metrics() -> None:
-    data = Interactions.from_records(catalog(), log())
-    p4 = get_protocol("P4")
-    fold = p4.split(data, 42)[0]
-    model = RANKERS["popularity"](True)
-    ctx = FitContext(np.zeros((30, 4), np.float32), np.zeros((12, 4), np.float32), fold.valid)
-    model.fit(fold.train, ctx)
+    p4, fold, model = _fitted_popularity()
     outcome = p4.run(model, fold)
     assert outcome.metrics == p4.evaluate(model, fold)
     test = fold.test

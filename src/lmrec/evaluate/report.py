@@ -11,9 +11,11 @@ target whose protocol was not run is listed as not evaluated, never dropped.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -487,25 +489,25 @@ def _case_rows(p: ProtocolResult) -> list[ModelResult]:
 
 
 def _cases_csv(rows: list[ModelResult]) -> str:
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([m.model for m in rows])
-    for values in zip(*(m.case_values for m in rows), strict=True):
-        w.writerow([f"{v:.6g}" for v in values])
-    return buf.getvalue()
+    body = zip(*(m.case_values for m in rows), strict=True)
+    return _csv([m.model for m in rows], ([f"{v:.6g}" for v in values] for values in body))
 
 
 def _samples_csv(s: RatingSample) -> str:
-    import io
+    names = list(s.predicted)
+    body = (
+        [f"{s.actual[j]:g}", *(f"{s.predicted[n][j]:.4f}" for n in names)]
+        for j in range(s.actual.size)
+    )
+    return _csv(["actual", *names], body)
 
+
+def _csv(header: list[str], rows: Iterable[list[str]]) -> str:
+    """A CSV document (``\\n`` line ends) of ``header`` and ``rows``."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    names = list(s.predicted)
-    w.writerow(["actual", *names])
-    for j in range(s.actual.size):
-        w.writerow([f"{s.actual[j]:g}", *(f"{s.predicted[n][j]:.4f}" for n in names)])
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue()
 
 
