@@ -440,6 +440,15 @@ def evaluate(
             "report already in --out (each run is listed in the report).",
         ),
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change a field of lmrec's ModelConfig (repeatable); its rows are then named "
+            "lmrec[KEY=VALUE,...]. Ranking protocols only.",
+        ),
+    ] = None,
 ) -> None:
     """Run the named protocols against lmrec and the baselines; write report.md/json + charts."""
     from lmrec.evaluate import command
@@ -458,6 +467,7 @@ def evaluate(
             encoder=settings.encoder,
             progress=lambda line: console.print(line, highlight=False),
             merge=merge,
+            lmrec_set=set_ or (),
         )
         out.print(f"report: {folder / 'report.md'}")
         failed = command.failed_rows(folder)
@@ -480,17 +490,26 @@ def train(
     no_activate: Annotated[
         bool, typer.Option("--no-activate", help="Register without serving it.")
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change a field of the ModelConfig (repeatable), e.g. --set dim=128.",
+        ),
+    ] = None,
 ) -> None:
     """Train the model on everything stored, register it and serve it.
 
-    Runs on CUDA when present (LMREC_DEVICE=cuda|cpu|auto decides).
+    Runs on CUDA when present (LMREC_DEVICE=cuda|cpu|auto decides). The config
+    (with any --set changes) is saved with the checkpoint.
     """
     from lmrec.model import ModelConfig
 
     with _errors():
+        cfg = ModelConfig().replace(**ModelConfig.parse_overrides(set_ or []))
         engine = _open(_settings(data_dir, encoder))
         try:
-            cfg = ModelConfig()
             if epochs is not None:
                 cfg = cfg.replace(max_epochs=epochs)
             if seconds is not None:

@@ -101,7 +101,9 @@ def test_train_and_manage_model_versions(files: dict[str, Path]) -> None:
     assert r.exit_code == 0
 
 
-def test_evaluate_writes_a_report(tmp_path: Path) -> None:
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A small RecBole-format dataset folder: 15 films, 30 users, 8 ratings each."""
     folder = tmp_path / "tiny"
     folder.mkdir()
     genres = ["Action", "Comedy", "Drama"]
@@ -117,6 +119,11 @@ def test_evaluate_writes_a_report(tmp_path: Path) -> None:
     (folder / "tiny.inter").write_text(
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(rows)
     )
+    return folder
+
+
+def test_evaluate_writes_a_report(tiny: Path, tmp_path: Path) -> None:
+    folder = tiny
     out_dir = tmp_path / "report"
     r = runner.invoke(
         app,
@@ -156,3 +163,50 @@ def test_evaluate_writes_a_report(tmp_path: Path) -> None:
     assert "failed: P1 broken: ValueError: boom" in r.output
     rows = json.loads((out_dir / "report.json").read_text())["protocols"][0]["models"]
     assert [m["model"] for m in rows] == ["popularity", "random", "broken"]
+
+
+def test_evaluate_set_runs_a_named_lmrec_variant(tiny: Path, tmp_path: Path) -> None:
+    """``--set`` trains lmrec with the changed config, under a name that lists the change,
+    beside the baselines; it never replaces the default model's rows."""
+    out_dir = tmp_path / "report"
+    base = ["evaluate", "--dataset", str(tiny), "--quick", "--encoder", "fake",
+            "--out", str(out_dir), "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    r = runner.invoke(
+        app,
+        [*base, "--protocol", "P1", "--model", "lmrec", "--model", "popularity",
+         "--set", "max_epochs=1", "--set", "dim=16", "--set", "text_hidden=32"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = json.loads((out_dir / "report.json").read_text())
+    rows = {m["model"]: m for m in report["protocols"][0]["models"]}
+    variant = "lmrec[dim=16,max_epochs=1,text_hidden=32]"
+    assert set(rows) == {variant, "popularity"}
+    assert rows[variant]["error"] is None and len(rows[variant]["training"][0]) == 1
+    assert report["runs"][-1]["lmrec_set"] == ["max_epochs=1", "dim=16", "text_hidden=32"]
+    # mistakes are refused before any training, with the reason
+    for extra, message in [
+        (["--protocol", "P1", "--set", "nope=1"], "model config has no field 'nope'"),
+        (["--protocol", "P1", "--set", "dim=abc"], "dim='abc'"),
+        (["--protocol", "P2", "--set", "dim=16"], "which P2 do not use"),
+        (["--protocol", "P1", "--model", "ease", "--set", "dim=16"], "add --model lmrec"),
+    ]:
+        r = runner.invoke(app, [*base, *extra])
+        assert r.exit_code == 1 and message in r.output, (extra, r.output)
+
+
+def test_train_set_changes_the_saved_config(files: dict[str, Path]) -> None:
+    r = runner.invoke(
+        app,
+        ["import", *_base(files), "--items", str(files["items"]), "--events",
+         str(files["events"]), "--item-map", "id=movie_id", "--item-map", "title=name"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", *_base(files), "--set", "dim=0"])
+    assert r.exit_code == 1 and "dim must be >= 1, not 0" in r.output
+    r = runner.invoke(
+        app, ["train", *_base(files), "--epochs", "1", "--set", "dim=16", "--set", "n_heads=4"]
+    )
+    assert r.exit_code == 0, r.output
+    (saved,) = files["data"].rglob("config.json")
+    config = json.loads(saved.read_text())["config"]
+    assert (config["dim"], config["n_heads"], config["max_epochs"]) == (16, 4, 1)

@@ -37,3 +37,17 @@ def test_factory_switches_to_cold_start_config(synthetic: Any) -> None:
     )
     assert ranker.model.config.text_loss_weight == 2.0
     assert ranker.model.config.max_epochs == 1
+
+
+def test_overrides_apply_on_top_of_the_cold_start_config(synthetic: Any) -> None:
+    """A ``--set`` variant changes only what it names, P3's cold-start settings included."""
+    s = synthetic
+    ranker = lmrec_ranker(quick=True, overrides={"max_epochs": 1, "dropout": 0.1})
+    cold = np.array([1, 2], dtype=np.int64)
+    keep = ~np.isin(s.train.item, cold)
+    ranker.fit(
+        s.train.subset(keep), FitContext(s.item_vectors, s.user_vectors, None, cold_items=cold)
+    )
+    cfg = ranker.model.config
+    assert (cfg.text_loss_weight, cfg.dim) == (2.0, 128)  # the cold-start config's
+    assert (cfg.max_epochs, cfg.dropout) == (1, 0.1)  # the overrides'

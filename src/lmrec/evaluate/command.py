@@ -23,12 +23,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lmrec.errors import NotFoundError
+from lmrec.errors import InvalidInputError, NotFoundError
 from lmrec.evaluate.charts import draw_all
 from lmrec.evaluate.p5 import BASELINES, P5_ALIASES, P5_NAME, VARIANTS, run_streaming
-from lmrec.evaluate.protocols import PROTOCOLS
+from lmrec.evaluate.protocols import PROTOCOLS, get_protocol
 from lmrec.evaluate.report import LMREC, EvaluationReport
-from lmrec.evaluate.runner import MODELS, run_evaluation
+from lmrec.evaluate.runner import MODELS, register_lmrec_variant, run_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,24 @@ def _load(dataset: str, settings: object) -> object:
     )
 
 
+def _with_variant(pairs: list[str], wanted: list[str], models: list[str] | None) -> list[str]:
+    """``models`` (every ranker when None) with lmrec replaced by the ``--set`` variant."""
+    from lmrec.model import ModelConfig
+
+    other = [p for p in wanted if p == P5_NAME or get_protocol(p).kind != "ranker"]
+    if other:
+        raise InvalidInputError(
+            f"--set changes lmrec's ranking model, which {', '.join(other)} do not use; "
+            "name the ranking protocols (P1, P3, P4) with --protocol",
+            field="set",
+        )
+    if models is not None and LMREC not in models:
+        raise InvalidInputError("--set changes lmrec's model; add --model lmrec", field="set")
+    variant = register_lmrec_variant(ModelConfig.parse_overrides(pairs))
+    names = models if models is not None else [n for n in MODELS if "[" not in n]
+    return [variant if n == LMREC else n for n in names]
+
+
 def _log_line(line: str) -> None:
     log.info("%s", line)
 
@@ -118,6 +136,7 @@ def run(
     progress: Callable[[str], None] | None = None,
     merge: bool = False,
     train_seeds: int = 1,
+    lmrec_set: Sequence[str] = (),
 ) -> Path:
     """Evaluate ``models`` on ``protocols`` and write the report folder.
 
@@ -137,6 +156,10 @@ def run(
             not redo (see :mod:`lmrec.evaluate.merge`); the report must exist.
         train_seeds: Fits per fold of each model on P1-P4, with seeds ``seed``,
             ``seed + 1``, ...; rows report the mean and spread over them.
+        lmrec_set: ``KEY=VALUE`` changes to lmrec's :class:`~lmrec.model.ModelConfig`
+            (``--set``): lmrec's ranking rows then come from that variant, named
+            ``lmrec[KEY=VALUE,...]``, in place of the default model. Ranking
+            protocols only: P2 trains the rating model and P5 the engine's.
 
     Returns:
         The report folder.
@@ -159,6 +182,8 @@ def run(
                 f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}",
                 field="model",
             )
+    if lmrec_set:
+        models = _with_variant(list(lmrec_set), wanted, models)
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -231,6 +256,7 @@ def run(
             "protocols": wanted,
             "models": list(models) if models is not None else [],
             "seconds": report.total_seconds,
+            **({"lmrec_set": list(lmrec_set)} if lmrec_set else {}),
         }
     ]
     if earlier is not None:

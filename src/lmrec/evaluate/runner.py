@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +87,27 @@ def lmrec_rating_model(quick: bool) -> RatingModel:
     from lmrec.model.adapters import lmrec_rating_model as make
 
     return make(quick)
+
+
+def register_lmrec_variant(overrides: Mapping[str, object]) -> str:
+    """Register lmrec's ranker with :class:`~lmrec.model.ModelConfig` ``overrides``;
+    returns its name, ``lmrec[key=value,...]``.
+
+    The name lists the changes, so a variant's rows never replace the default
+    model's when reports are merged, and a report says what was run.
+    """
+    if not overrides:
+        return LMREC
+    name = f"{LMREC}[{','.join(f'{k}={v}' for k, v in sorted(overrides.items()))}]"
+    changes = dict(overrides)
+
+    def factory(quick: bool) -> Ranker:
+        from lmrec.model.adapters import lmrec_ranker as make
+
+        return make(quick, changes)
+
+    register_model(name, factory, "ranker")
+    return name
 
 
 for _name, _f in RANKERS.items():

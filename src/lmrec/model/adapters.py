@@ -7,7 +7,7 @@ after training, use the "unknown" bucket the model was trained to handle).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -95,16 +95,28 @@ class LmrecRanker(_Fitted):
         config: Hyper-parameters; by default :class:`ModelConfig`'s, or
             :data:`COLD_START_CONFIG` when ``fit`` is told about cold items.
         progress: Show the training progress bar.
+        overrides: Fields set on top of whichever config ``fit`` settles on
+            (``lmrec evaluate --set``), so a variant keeps the cold-start settings
+            of protocol P3 and changes only what it names.
     """
 
-    def __init__(self, config: ModelConfig | None = None, *, progress: bool = False) -> None:
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        *,
+        progress: bool = False,
+        overrides: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(config or ModelConfig(), progress=progress)
         self._explicit = config is not None
+        self.overrides = dict(overrides or {})
 
     def fit(self, train: Interactions, ctx: FitContext) -> None:
         """Train; with cold items and no explicit config, use :data:`COLD_START_CONFIG`."""
         if not self._explicit and ctx.cold_items is not None and len(ctx.cold_items):
             self.config = COLD_START_CONFIG.replace(max_epochs=self.config.max_epochs)
+        if self.overrides:
+            self.config = self.config.replace(**self.overrides)
         super().fit(train, ctx)
 
     def score(self, users: IntArray, histories: Sequence[IntArray]) -> FloatMatrix:
@@ -194,9 +206,10 @@ class LmrecRatingModel:
         return self.model.predict(users, items)
 
 
-def lmrec_ranker(quick: bool = False) -> LmrecRanker:
-    """Factory for the harness registry (``register_model("lmrec", lmrec_ranker)``)."""
-    ranker = LmrecRanker()
+def lmrec_ranker(quick: bool = False, overrides: Mapping[str, object] | None = None) -> LmrecRanker:
+    """Factory for the harness registry (``register_model("lmrec", lmrec_ranker)``);
+    ``overrides`` are :class:`ModelConfig` fields set on top (see :class:`LmrecRanker`)."""
+    ranker = LmrecRanker(overrides=overrides)
     if quick:
         ranker.config = ranker.config.replace(max_epochs=3)
     return ranker

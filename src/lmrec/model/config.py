@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, get_type_hints
 
-from lmrec.errors import ModelError
+from lmrec.errors import InvalidInputError, LmrecError, ModelError
 
 
 class _SavedConfig:
@@ -33,6 +34,51 @@ class _SavedConfig:
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed."""
         return self.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def parse_overrides(cls, pairs: Sequence[str]) -> dict[str, Any]:
+        """Typed field values from ``KEY=VALUE`` strings, as a command line gives them.
+
+        Each value is parsed as its field's declared type (``none`` for a field
+        that may be unset), and the result is checked by building the config, so
+        a mistyped name, a wrong type or an out-of-range value fails here, with
+        the field named, rather than minutes into a training run.
+
+        Raises:
+            InvalidInputError: A pair without ``=``, an unknown field, a value of
+                the wrong type, or a combination the config rejects.
+        """
+        from pydantic import TypeAdapter, ValidationError
+
+        hints = get_type_hints(cls)
+        known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, raw = pair.partition("=")
+            key, raw = key.strip(), raw.strip()
+            if not sep or not key:
+                raise InvalidInputError(f"expected KEY=VALUE, got {pair!r}", field="set")
+            if key not in known:
+                raise InvalidInputError(
+                    f"{cls._what} has no field {key!r}; fields: {', '.join(known)}", field="set"
+                )
+            kind = hints[key]
+            if raw.lower() in ("none", "null"):
+                try:
+                    out[key] = TypeAdapter(kind).validate_python(None)
+                except ValidationError:
+                    raise InvalidInputError(f"{key} cannot be none", field=f"set.{key}") from None
+                continue
+            try:
+                out[key] = TypeAdapter(kind).validate_strings(raw)
+            except ValidationError as exc:
+                why = exc.errors()[0]["msg"]
+                raise InvalidInputError(f"{key}={raw!r}: {why}", field=f"set.{key}") from None
+        try:
+            cls().replace(**out)
+        except LmrecError as exc:
+            raise InvalidInputError(exc.detail, field="set") from None
+        return out
 
 
 @dataclass(frozen=True)
@@ -194,6 +240,18 @@ class ModelConfig(_SavedConfig):
     """``auto``, ``cpu`` or ``cuda``; resolved by :func:`lmrec.text.resolve_device`."""
 
     def __post_init__(self) -> None:
+        for name in ("dim", "text_hidden", "max_len", "n_layers", "n_heads", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ModelError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.dim % self.n_heads:
+            raise ModelError(f"dim ({self.dim}) must be a multiple of n_heads ({self.n_heads})")
+        for name in ("dropout", "id_dropout", "gap_dropout", "value_dropout", "rating_mask"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ModelError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ModelError(f"lr must be > 0, not {self.lr}")
+        if self.max_epochs < 1 or self.patience < 1:
+            raise ModelError("max_epochs and patience must be >= 1")
         if self.recent_boost < 0:
             raise ModelError(f"recent_boost must be >= 0, not {self.recent_boost}")
         if self.recent_half_life <= 0:
