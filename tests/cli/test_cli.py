@@ -183,6 +183,20 @@ def test_evaluate_set_runs_a_named_lmrec_variant(tiny: Path, tmp_path: Path) -> 
     assert set(rows) == {variant, "popularity"}
     assert rows[variant]["error"] is None and len(rows[variant]["training"][0]) == 1
     assert report["runs"][-1]["lmrec_set"] == ["max_epochs=1", "dim=16", "text_hidden=32"]
+    # a second variant merged into the same report sits beside the first, and the
+    # report compares them case by case
+    r = runner.invoke(
+        app,
+        [*base, "--protocol", "P1", "--model", "lmrec", "--merge",
+         "--set", "max_epochs=1", "--set", "dim=32", "--set", "text_hidden=32"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    p1 = json.loads((out_dir / "report.json").read_text())["protocols"][0]
+    other = "lmrec[dim=32,max_epochs=1,text_hidden=32]"
+    assert [m["model"] for m in p1["models"]] == [variant, "popularity", other]
+    (leader,) = {c["leader"] for c in p1["comparisons"]}
+    compared = {leader} | {c["model"] for c in p1["comparisons"]}
+    assert compared == {variant, "popularity", other}
     # mistakes are refused before any training, with the reason
     for extra, message in [
         (["--protocol", "P1", "--set", "nope=1"], "model config has no field 'nope'"),
