@@ -75,13 +75,18 @@ def test_help_lists_commands() -> None:
         assert cmd in r.output
 
 
-def test_train_and_manage_model_versions(files: dict[str, Path]) -> None:
+def _import(files: dict[str, Path]) -> None:
+    """Import the fixture's films and events into its data folder."""
     r = runner.invoke(
         app,
         ["import", *_base(files), "--items", str(files["items"]), "--events",
          str(files["events"]), "--item-map", "id=movie_id", "--item-map", "title=name"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
+
+
+def test_train_and_manage_model_versions(files: dict[str, Path]) -> None:
+    _import(files)
     r = runner.invoke(app, ["train", *_base(files), "--epochs", "2"])
     assert r.exit_code == 0, r.output
     first = re.search(r"model (\S+) serving", r.output).group(1)  # type: ignore[union-attr]
@@ -209,12 +214,7 @@ def test_evaluate_set_runs_a_named_lmrec_variant(tiny: Path, tmp_path: Path) -> 
 
 
 def test_train_set_changes_the_saved_config(files: dict[str, Path]) -> None:
-    r = runner.invoke(
-        app,
-        ["import", *_base(files), "--items", str(files["items"]), "--events",
-         str(files["events"]), "--item-map", "id=movie_id", "--item-map", "title=name"],
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
+    _import(files)
     r = runner.invoke(app, ["train", *_base(files), "--set", "dim=0"])
     assert r.exit_code == 1 and "dim must be >= 1, not 0" in r.output
     r = runner.invoke(

@@ -177,19 +177,25 @@ def test_too_large_catalogs_are_refused() -> None:
         )
 
 
+def _weak_signal(seed: int, boost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stage-two scores, a second signal lifting each target by ``boost``, and the
+    targets' positions: 300 cases of 30 candidates, stage two lifting targets by 1."""
+    rng = np.random.default_rng(seed)
+    n, size = 300, 30
+    stage_two = rng.standard_normal((n, size)).astype(np.float32)
+    positions = rng.integers(0, size, n)
+    stage_two[np.arange(n), positions] += 1.0
+    weak = rng.standard_normal((n, size)).astype(np.float32)
+    weak[np.arange(n), positions] += boost
+    return stage_two, weak, positions
+
+
 def test_mixing_is_on_exactly_when_its_cross_fitted_gain_is_positive() -> None:
     # Weak signals put the judged gain near zero, where a margin of one standard
     # error used to switch mixing off although it helped on the held-out halves.
     borderline = 0
     for seed in range(12):
-        rng = np.random.default_rng(seed)
-        n, size = 300, 30
-        stage_two = rng.standard_normal((n, size)).astype(np.float32)
-        positions = rng.integers(0, size, n)
-        stage_two[np.arange(n), positions] += 1.0
-        weak = rng.standard_normal((n, size)).astype(np.float32)
-        weak[np.arange(n), positions] += 0.4
-        fit = choose_mix(stage_two, weak, positions, seed=0)
+        fit = choose_mix(*_weak_signal(seed, 0.4), seed=0)
         gain = fit.with_ndcg10 - fit.without_ndcg10
         assert (fit.mix > 0) == (gain > 0)
         borderline += 0 < gain < 0.01
@@ -203,24 +209,16 @@ def test_the_judged_gain_averages_many_half_splits(monkeypatch: pytest.MonkeyPat
     off in trainings that then lost 0.008-0.010 nested NDCG@10)."""
     from lmrec.model import rerank
 
-    def draw(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        n, size = 300, 30
-        stage_two = rng.standard_normal((n, size)).astype(np.float32)
-        positions = rng.integers(0, size, n)
-        stage_two[np.arange(n), positions] += 1.0
-        weak = rng.standard_normal((n, size)).astype(np.float32)
-        weak[np.arange(n), positions] += 0.25
-        return stage_two, weak, positions
-
     on = {}
     for splits in (1, MIX_SPLITS):
         monkeypatch.setattr(rerank, "MIX_SPLITS", splits)
-        on[splits] = sum(choose_mix(*draw(seed), seed=0).mix > 0 for seed in range(30))
+        on[splits] = sum(
+            choose_mix(*_weak_signal(seed, 0.25), seed=0).mix > 0 for seed in range(30)
+        )
     assert on[MIX_SPLITS] > on[1]
 
     # the judged figure is the mean over the splits, each judged as before
-    stage_two, weak, positions = draw(0)
+    stage_two, weak, positions = _weak_signal(0, 0.25)
     grid = [(a, 0.0) for a in MIX_GRID]
     ndcg = np.stack(
         [shortlist_ndcg(mix_scores(stage_two, [weak, weak], g), positions) for g in grid]
