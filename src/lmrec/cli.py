@@ -446,7 +446,7 @@ def evaluate(
             "--set",
             metavar="KEY=VALUE",
             help="Change a field of lmrec's ModelConfig (repeatable); its rows are then named "
-            "lmrec[KEY=VALUE,...]. Ranking protocols only.",
+            "lmrec[KEY=VALUE,...]. Not with P2 (the rating model).",
         ),
     ] = None,
 ) -> None:

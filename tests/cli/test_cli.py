@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from lmrec.cli import app
+from lmrec.model import ModelConfig
 
 runner = CliRunner()
 
@@ -207,10 +209,49 @@ def test_evaluate_set_runs_a_named_lmrec_variant(tiny: Path, tmp_path: Path) -> 
         (["--protocol", "P1", "--set", "nope=1"], "model config has no field 'nope'"),
         (["--protocol", "P1", "--set", "dim=abc"], "dim='abc'"),
         (["--protocol", "P2", "--set", "dim=16"], "which P2 do not use"),
+        (["--protocol", "P2", "--protocol", "P5", "--set", "dim=16"], "which P2 do not use"),
         (["--protocol", "P1", "--model", "ease", "--set", "dim=16"], "add --model lmrec"),
     ]:
         r = runner.invoke(app, [*base, *extra])
         assert r.exit_code == 1 and message in r.output, (extra, r.output)
+
+
+def test_evaluate_set_trains_the_p5_engine_with_the_change(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On P5 the engine is what trains: ``--set`` reaches its config, and the three
+    streaming rows are named after the change, apart from the default's."""
+    from lmrec.engine import Engine
+
+    configs: list[object] = []
+    train = Engine.train
+
+    def spy(self: Engine, config: object | None = None, **kwargs: Any) -> Any:
+        configs.append(config)
+        return train(self, config, **kwargs)
+
+    monkeypatch.setattr(Engine, "train", spy)
+    out_dir = tmp_path / "report"
+    r = runner.invoke(
+        app,
+        ["evaluate", "--dataset", str(tiny), "--quick", "--encoder", "fake",
+         "--out", str(out_dir), "--data-dir", str(tmp_path / "data"),
+         "--protocol", "P5", "--model", "lmrec",
+         "--set", "dim=16", "--set", "text_hidden=32", "--set", "max_len=20"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    (p5,) = json.loads((out_dir / "report.json").read_text())["protocols"]
+    variant = "lmrec[dim=16,max_len=20,text_hidden=32]"
+    assert [m["model"] for m in p5["models"]] == [
+        f"{variant} static",
+        f"{variant} real-time",
+        f"{variant} real-time + learning",
+    ]
+    assert all(m["error"] is None for m in p5["models"])
+    (config,) = configs  # the one engine fitted on the past; the replays copy it
+    assert isinstance(config, ModelConfig)
+    assert (config.dim, config.text_hidden, config.max_len) == (16, 32, 20)
+    assert config.max_epochs == 2  # --quick's epochs, which the change left alone
 
 
 def test_train_set_changes_the_saved_config(files: dict[str, Path]) -> None:

@@ -101,20 +101,20 @@ def _load(dataset: str, settings: object) -> object:
     )
 
 
-def _with_variant(pairs: list[str], wanted: list[str], models: list[str] | None) -> list[str]:
+def _with_variant(
+    changes: dict[str, object], wanted: list[str], models: list[str] | None
+) -> list[str]:
     """``models`` (every ranker when None) with lmrec replaced by the ``--set`` variant."""
-    from lmrec.model import ModelConfig
-
-    other = [p for p in wanted if p == P5_NAME or get_protocol(p).kind != "ranker"]
+    other = [p for p in wanted if p != P5_NAME and get_protocol(p).kind != "ranker"]
     if other:
         raise InvalidInputError(
             f"--set changes lmrec's ranking model, which {', '.join(other)} do not use; "
-            "name the ranking protocols (P1, P3, P4) with --protocol",
+            "name the ranking protocols (P1, P3, P4) or P5 with --protocol",
             field="set",
         )
     if models is not None and LMREC not in models:
         raise InvalidInputError("--set changes lmrec's model; add --model lmrec", field="set")
-    variant = register_lmrec_variant(ModelConfig.parse_overrides(pairs))
+    variant = register_lmrec_variant(changes)
     names = models if models is not None else [n for n in MODELS if "[" not in n]
     return [variant if n == LMREC else n for n in names]
 
@@ -158,8 +158,9 @@ def run(
             ``seed + 1``, ...; rows report the mean and spread over them.
         lmrec_set: ``KEY=VALUE`` changes to lmrec's :class:`~lmrec.model.ModelConfig`
             (``--set``): lmrec's ranking rows then come from that variant, named
-            ``lmrec[KEY=VALUE,...]``, in place of the default model. Ranking
-            protocols only: P2 trains the rating model and P5 the engine's.
+            ``lmrec[KEY=VALUE,...]``, in place of the default model; on P5 the
+            engine trains with them (rows ``lmrec[KEY=VALUE,...] real-time`` etc.).
+            Not with P2, which trains the rating model.
 
     Returns:
         The report folder.
@@ -182,8 +183,13 @@ def run(
                 f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}",
                 field="model",
             )
+    named = models  # as given: P5 reads lmrec and its baselines from these
+    changes: dict[str, object] = {}
     if lmrec_set:
-        models = _with_variant(list(lmrec_set), wanted, models)
+        from lmrec.model import ModelConfig
+
+        changes = ModelConfig.parse_overrides(list(lmrec_set))
+        models = _with_variant(changes, wanted, models)
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -242,11 +248,12 @@ def run(
             users,
             events,
             load_encoder(settings.encoder, device=settings.device),
-            variants=VARIANTS if models is None or LMREC in models else (),
-            baselines=BASELINES if models is None else [m for m in models if m != LMREC],
+            variants=VARIANTS if named is None or LMREC in named else (),
+            baselines=BASELINES if named is None else [m for m in named if m != LMREC],
             quick=quick,
             seed=seed,
             progress=say,
+            model_overrides=changes,
         )
         report.protocols.append(run5.protocol_result())
     report.total_seconds = time.perf_counter() - started

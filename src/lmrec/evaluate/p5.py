@@ -15,14 +15,14 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import Ranker
-from lmrec.evaluate.report import ModelResult, ProtocolResult
+from lmrec.evaluate.report import ModelResult, ProtocolResult, lmrec_variant
 from lmrec.evaluate.streaming import StreamingResult, replay_engine, replay_ranker, split_stream
 from lmrec.schema import Event, Item, User
 from lmrec.text import Encoder
@@ -143,6 +143,7 @@ def run_streaming(
     seed: int = 42,
     work_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    model_overrides: Mapping[str, object] | None = None,
 ) -> StreamingRun:
     """Run P5: fit an engine on the first 80% of events, replay the last ones.
 
@@ -160,6 +161,10 @@ def run_streaming(
         work_dir: Scratch folder for the engine copies (a temporary one by default;
             removed afterwards either way).
         progress: Called with a short line now and then.
+        model_overrides: Changes to the engine's :class:`~lmrec.model.ModelConfig`
+            (``lmrec evaluate --set``); its rows are then named after them
+            (``lmrec[dim=128] real-time``), and the background trainer keeps them,
+            since it fine-tunes with the serving model's config.
 
     Returns:
         The figures of every variant and baseline (a failing one is recorded in
@@ -173,6 +178,8 @@ def run_streaming(
     from lmrec.settings import Settings
 
     say: Callable[[str], None] = progress or _log_line
+    changes = dict(model_overrides or {})
+    label = lmrec_variant(changes)
     default_replay, default_every = QUICK if quick else FULL
     stream = split_stream(events, 0.8, replay or default_replay)
     run = StreamingRun(
@@ -192,7 +199,7 @@ def run_streaming(
         started = time.monotonic()
         with Engine.open(settings=Settings(data_dir=base), encoder=encoder) as engine:
             _load(engine, items, users, stream.train)
-            config = ModelConfig(max_epochs=2) if quick else None
+            config = ModelConfig().replace(**{**({"max_epochs": 2} if quick else {}), **changes})
             engine.train(config, progress=False)
         run.fit_seconds = time.monotonic() - started
 
@@ -214,10 +221,11 @@ def run_streaming(
                     learn_every=run.learn_every,
                     trainer_factory=trainer,
                     progress=_every(say, variant),
+                    label=label,
                 )
             except Exception as exc:  # one failing variant must not sink the others
                 log.exception("P5 variant %s failed", variant)
-                run.errors[f"lmrec {variant}"] = f"{type(exc).__name__}: {exc}"
+                run.errors[f"{label} {variant}"] = f"{type(exc).__name__}: {exc}"
                 continue
             say(f"  {r.name}: HR@10 {r.hr10:.4f} NDCG@10 {r.ndcg10:.4f}")
             run.results.append(r)

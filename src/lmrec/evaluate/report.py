@@ -15,7 +15,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,19 @@ import numpy.typing as npt
 from lmrec.evaluate.significance import RESAMPLES, PairedDifference, paired_bootstrap
 
 LMREC = "lmrec"
+
+
+def lmrec_variant(overrides: Mapping[str, object]) -> str:
+    """Row name of lmrec trained with :class:`~lmrec.model.ModelConfig` ``overrides``:
+    ``lmrec[key=value,...]``, or ``lmrec`` for none.
+
+    The name lists the changes, so a variant's rows never replace the default
+    model's when reports are merged, and a report says what was run.
+    """
+    if not overrides:
+        return LMREC
+    return f"{LMREC}[{','.join(f'{k}={v}' for k, v in sorted(overrides.items()))}]"
+
 
 #: Names of the lmrec variants in protocol P5 (see :mod:`lmrec.evaluate.streaming`).
 P5_REALTIME = "lmrec real-time"

@@ -48,6 +48,7 @@ from lmrec.evaluate.report import (
     ModelResult,
     ProtocolResult,
     RatingSample,
+    lmrec_variant,
 )
 from lmrec.evaluate.vectors import cached_vectors
 from lmrec.interactions import Interactions
@@ -91,14 +92,10 @@ def lmrec_rating_model(quick: bool) -> RatingModel:
 
 def register_lmrec_variant(overrides: Mapping[str, object]) -> str:
     """Register lmrec's ranker with :class:`~lmrec.model.ModelConfig` ``overrides``;
-    returns its name, ``lmrec[key=value,...]``.
-
-    The name lists the changes, so a variant's rows never replace the default
-    model's when reports are merged, and a report says what was run.
-    """
-    if not overrides:
+    returns its name (see :func:`~lmrec.evaluate.report.lmrec_variant`)."""
+    name = lmrec_variant(overrides)
+    if name == LMREC:
         return LMREC
-    name = f"{LMREC}[{','.join(f'{k}={v}' for k, v in sorted(overrides.items()))}]"
     changes = dict(overrides)
 
     def factory(quick: bool) -> Ranker:

@@ -132,6 +132,7 @@ def replay_engine(
     learn_every: int = 2000,
     trainer_factory: Callable[[Any], Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    label: str = "lmrec",
 ) -> StreamingResult:
     """Replay through an lmrec Engine already fitted on ``stream.train``.
 
@@ -143,6 +144,7 @@ def replay_engine(
         learn_every: Replayed events between background-training steps.
         trainer_factory: ``engine -> BackgroundTrainer`` for ``realtime+learning``.
         progress: Called with ``(done, total)`` now and then.
+        label: The model's row name; the variant's is appended (``lmrec real-time``).
     """
     engine = make_engine()
     tally = _Tally(stream.unseen_users)
@@ -174,9 +176,8 @@ def replay_engine(
                 engine.refresh_model()
             if progress and n % 1000 == 0:
                 progress(n, len(stream.replay))
-    name = {"static": "lmrec static", "realtime": "lmrec real-time"}.get(
-        variant, "lmrec real-time + learning"
-    )
+    kind = {"static": "static", "realtime": "real-time"}.get(variant, "real-time + learning")
+    name = f"{label} {kind}"
     result = tally.result(name, time.monotonic() - started)
     engine.close()
     return result
