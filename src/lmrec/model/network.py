@@ -85,25 +85,32 @@ class LmrecNet(nn.Module):
 
     def history_states(
         self,
-        hist_text: Tensor,
+        catalog: Tensor,
         hist_items: Tensor,
+        new_text: Tensor,
         gaps: Tensor,
         values: Tensor,
         pad: Tensor,
-        keep_id: Tensor | None = None,
     ) -> Tensor:
-        """Causal user states ``(B, L, dim)`` over left-padded histories.
+        """Causal user states ``(B, L, dim)`` over left-padded histories, at scoring time.
+
+        Known items are looked up in ``catalog``, the vectors this network gives
+        its catalog (computed once per set of parameters): running the item tower
+        again over every history position was half the cost of scoring users.
 
         Args:
-            hist_text: LM vectors of the history items, ``(B, L, text_dim)``.
-            hist_items: Their item indices, ``-1`` for items without an ID, ``(B, L)``.
+            catalog: :meth:`catalog` ``(n_items, dim)``.
+            hist_items: Item indices, ``(B, L)``; ``-1`` for an item outside the catalog.
+            new_text: LM vectors of those outside items ``(m, text_dim)``, in the
+                row-major order of the non-padding ``-1`` positions.
             gaps: Gap buckets, ``(B, L)``.
             values: Rating buckets, ``(B, L)``.
             pad: True at padding positions, ``(B, L)``.
-            keep_id: Training-time ID-dropout mask over history positions.
         """
-        ids = self.known_item_ids(hist_items)
-        vecs: Tensor = self.items(hist_text, ids, keep_id)
+        vecs = catalog[hist_items.clamp(min=0)]
+        new = (hist_items < 0) & ~pad
+        if len(new_text):
+            vecs[new] = self.items.text_part(new_text)
         return self.users.states(vecs, gaps, values, pad)
 
     def user_static(self, profile: Tensor, users: Tensor, keep_id: Tensor | None = None) -> Tensor:

@@ -33,7 +33,7 @@ class PaddedHistory:
     """Left-padded history tensors, as the user tower reads them."""
 
     items: Tensor
-    text: Tensor
+    new_text: Tensor  # (m, text_dim): LM vectors of the -1 entries, row-major order
     gaps: Tensor
     values: Tensor
     pad: Tensor
@@ -50,7 +50,8 @@ def pad_histories(
     """Keep the last ``max_len`` events of each history and left-pad them.
 
     Entries ``-1`` in a history take their LM vector from ``history_text`` (an
-    item the model has never seen); other entries use the model's own catalog.
+    item the model has never seen); other entries use the model's own catalog,
+    so only the former's vectors are gathered here.
     """
     b = len(histories)
     dev = net.item_text.device
@@ -59,7 +60,7 @@ def pad_histories(
     buckets = np.zeros((b, length), dtype=np.int64)
     vbuckets = np.zeros((b, length), dtype=np.int64)
     pad = np.ones((b, length), dtype=bool)
-    text = torch.zeros(b, length, net.item_text.shape[1], device=dev)
+    new_text: list[npt.NDArray[np.float32]] = []
     for j, h in enumerate(histories):
         h = np.asarray(h, dtype=np.int64)[-length:]
         n = len(h)
@@ -76,17 +77,15 @@ def pad_histories(
             v = np.asarray(values[j], dtype=np.float64)[-n:]
             vbuckets[j, length - n :] = value_buckets(v)
         known = h >= 0
-        rows = torch.from_numpy(np.flatnonzero(known) + (length - n)).to(dev)
-        text[j, rows] = net.item_text[torch.from_numpy(h[known]).to(dev)]
         if (~known).any():
             if history_text is None or history_text[j] is None:
                 raise InvalidInputError(f"history {j} has items without an index or text vector")
-            raw = np.asarray(history_text[j], dtype=np.float32)[-n:][~known]
-            rows = torch.from_numpy(np.flatnonzero(~known) + (length - n)).to(dev)
-            text[j, rows] = torch.from_numpy(raw).to(dev)
+            new_text.append(np.asarray(history_text[j], dtype=np.float32)[-n:][~known])
+    text_dim = net.item_text.shape[1]
+    gathered = np.concatenate(new_text) if new_text else np.zeros((0, text_dim), np.float32)
     return PaddedHistory(
         items=torch.from_numpy(items).to(dev),
-        text=text,
+        new_text=torch.from_numpy(gathered).to(dev),
         gaps=torch.from_numpy(buckets).to(dev),
         values=torch.from_numpy(vbuckets).to(dev),
         pad=torch.from_numpy(pad).to(dev),
@@ -225,7 +224,9 @@ class TrainedModel:
         else:
             prof = torch.as_tensor(np.asarray(profiles, dtype=np.float32), device=self.device)
         p = pad_histories(self.net, histories, gaps, values, history_text, self.config.max_len)
-        states = self.net.history_states(p.text, p.items, p.gaps, p.values, p.pad)
+        states = self.net.history_states(
+            self._catalog_tensor(), p.items, p.new_text, p.gaps, p.values, p.pad
+        )
         empty = p.pad.all(dim=1, keepdim=True)
         last = states[:, -1] * (~empty).to(states.dtype)
         return last + self.net.user_static(prof, u_idx)
