@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from lmrec.errors import InvalidInputError
 from lmrec.model import TrainedModel
@@ -53,6 +54,29 @@ def test_index_adds_the_learned_id_part_to_history(synthetic: Any, trained: Trai
     by_index = trained.user_vectors(np.array([-1]), [h])
     assert by_text.shape == by_index.shape == (1, trained.dim)
     assert not np.allclose(by_text, by_index)
+
+
+def test_history_vectors_match_the_item_tower_run_on_every_position(
+    synthetic: Any, trained: TrainedModel
+) -> None:
+    """Scoring looks known history items up in the cached catalog and runs the item
+    tower only for items given by text; the user vectors are those of the tower run
+    on every position, for a batch mixing both kinds and two history lengths."""
+    s = synthetic
+    full = [s.test_histories[0][-6:], s.test_histories[1][-3:]]
+    given = [full[0].copy(), full[1]]
+    given[0][[1, 4]] = -1  # these two are given by their text vectors only
+    texts = [s.item_vectors[h] for h in full]
+    got = trained.user_vectors(np.array([-1, -1]), given, history_text=texts)
+    net = trained.net
+    profile = torch.zeros(1, s.user_vectors.shape[1])
+    with torch.no_grad():
+        for row, h in enumerate(given):
+            vecs = net.item_vectors(torch.as_tensor(texts[row]), torch.as_tensor(h))
+            zeros = torch.zeros(1, len(h), dtype=torch.int64)
+            states = net.users.states(vecs[None], zeros, zeros, zeros.bool())
+            want = states[0, -1] + net.user_static(profile, torch.tensor([-1]))[0]
+            np.testing.assert_allclose(got[row], want.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_predicted_ratings_are_plausible(synthetic: Any, trained: TrainedModel) -> None:
