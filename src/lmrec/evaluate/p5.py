@@ -199,7 +199,8 @@ def run_streaming(
         started = time.monotonic()
         with Engine.open(settings=Settings(data_dir=base), encoder=encoder) as engine:
             _load(engine, items, users, stream.train)
-            config = ModelConfig().replace(**{**({"max_epochs": 2} if quick else {}), **changes})
+            quick_epochs = {"max_epochs": 2} if quick else {}
+            config = ModelConfig().replace(**{**quick_epochs, **changes})
             engine.train(config, progress=False)
         run.fit_seconds = time.monotonic() - started
 

@@ -108,9 +108,8 @@ class LmrecNet(nn.Module):
             pad: True at padding positions, ``(B, L)``.
         """
         vecs = catalog[hist_items.clamp(min=0)]
-        new = (hist_items < 0) & ~pad
         if len(new_text):
-            vecs[new] = self.items.text_part(new_text)
+            vecs[(hist_items < 0) & ~pad] = self.items.text_part(new_text)
         return self.users.states(vecs, gaps, values, pad)
 
     def user_static(self, profile: Tensor, users: Tensor, keep_id: Tensor | None = None) -> Tensor:
