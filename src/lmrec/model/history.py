@@ -8,6 +8,7 @@ tower learns from queries as it reads them when serving.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,10 +132,14 @@ class UserSequences:
     ) -> tuple[list[FloatArray], list[FloatArray]]:
         """Time gaps and ratings for histories given as bare item indices.
 
-        A history entry takes time and rating from the user's known event with
-        that item (the latest one); entries not among the known events (e.g. a
-        validation item revealed later) get NaN, the "unknown" the model was
-        trained to handle. A gap is known only where both neighbours' times are.
+        A history entry takes time and rating from one of the user's known events
+        with that item: in history order, each entry takes the oldest such event
+        not yet taken, so an item the user had twice gets both events' times.
+        That matches histories as the evaluation harness gives them, the user's
+        events from the first on, with events these sequences do not know (e.g. a
+        validation item revealed later, or a held-out cold item) among or after
+        them: those get NaN, the "unknown" the model was trained to handle. A gap
+        is known only where both neighbours' times are.
         """
         gaps: list[FloatArray] = []
         values: list[FloatArray] = []
@@ -143,11 +148,15 @@ class UserSequences:
             ts = np.full(h.shape, np.nan)
             val = np.full(h.shape, np.nan)
             if 0 <= u < self.n_users:
-                items = self.items_of(int(u)).tolist()
-                t_of = dict(zip(items, self.ts_of(int(u)).tolist(), strict=True))
-                v_of = dict(zip(items, self.values_of(int(u)).tolist(), strict=True))
-                ts = np.fromiter((t_of.get(int(i), np.nan) for i in h), float, len(h))
-                val = np.fromiter((v_of.get(int(i), np.nan) for i in h), float, len(h))
+                t_of, v_of = self.ts_of(int(u)), self.values_of(int(u))
+                events: dict[int, deque[int]] = {}
+                for k, item in enumerate(self.items_of(int(u)).tolist()):
+                    events.setdefault(item, deque()).append(k)
+                for j, item in enumerate(h.tolist()):
+                    known = events.get(item)
+                    if known:
+                        k = known.popleft()
+                        ts[j], val[j] = t_of[k], v_of[k]
             g = np.full(h.shape, np.nan)
             g[1:] = np.diff(ts)
             gaps.append(g)
