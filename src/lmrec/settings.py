@@ -56,7 +56,7 @@ class Settings(BaseSettings):
             Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "lmrec"
         )
     )
-    """Where downloaded datasets are cached."""
+    """Where downloaded datasets and the encoder's exported ONNX graphs are cached."""
 
     # -- language model -----------------------------------------------------------
     encoder: str = DEFAULT_ENCODER

@@ -9,9 +9,9 @@ import pytest
 
 from lmrec.errors import ModelError
 from lmrec.settings import Settings
-from lmrec.text import SentenceEncoder, load_encoder
+from lmrec.text import SentenceEncoder, load_encoder, onnx_runtime
 from lmrec.text.direct import TOLERANCE
-from lmrec.text.onnx_runtime import OnnxTransformer, onnx_forwards
+from lmrec.text.onnx_runtime import GraphCache, OnnxTransformer, onnx_forwards
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +84,52 @@ def test_setting_reaches_the_engine_encoder(tmp_path, monkeypatch) -> None:  # t
     monkeypatch.setenv("LMREC_ENCODER_RUNTIME", "tensorflow")
     with pytest.raises(ValueError, match="encoder_runtime"):
         Settings(data_dir=tmp_path)
+
+
+def test_graphs_are_kept_on_disk_and_loaded_at_the_next_start(  # type: ignore[no-untyped-def]
+    real_encoder, tmp_path, monkeypatch
+) -> None:
+    direct = real_encoder._direct
+    fp32, int8 = onnx_forwards(direct, threads=1, int8=True, cache_dir=tmp_path)
+    assert fp32 is not None and int8 is not None
+    kept = sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir())
+    assert kept == ["fp32.onnx", "int8.onnx"]
+
+    def not_again(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("made again although it was cached")
+
+    monkeypatch.setattr(onnx_runtime, "_export", not_again)
+    monkeypatch.setattr(onnx_runtime, "_quantize_int8", not_again)
+    fp32_b, int8_b = onnx_forwards(direct, threads=1, int8=True, cache_dir=tmp_path)
+    assert fp32_b is not None and int8_b is not None
+    texts = ["toy story", "北京烤鸭", "a film about a long journey home"]
+    for t in texts:
+        np.testing.assert_array_equal(fp32_b([t]), fp32([t]))
+        np.testing.assert_array_equal(int8_b([t]), int8([t]))
+
+
+def test_a_damaged_cached_graph_is_made_again(real_encoder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    direct = real_encoder._direct
+    cache = GraphCache(tmp_path, direct.transformer, list(direct.tokenize(["x"])))
+    cache.save("fp32", b"not a graph")
+    fp32, _ = onnx_forwards(direct, threads=1, int8=False, cache_dir=tmp_path)
+    assert fp32 is not None
+    np.testing.assert_allclose(fp32(["toy story"]), direct(["toy story"]), atol=TOLERANCE)
+    assert cache.load("fp32") not in (None, b"not a graph")  # replaced by the fresh export
+
+
+def test_a_folder_that_cannot_be_written_costs_only_the_cache(real_encoder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way")
+    fp32, _ = onnx_forwards(real_encoder._direct, threads=1, int8=False, cache_dir=blocked)
+    assert fp32 is not None
+    assert blocked.read_text() == "in the way"
+
+
+def test_the_engine_keeps_its_graphs_in_the_cache_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lmrec.engine import Engine
+
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", device="cpu")
+    with Engine.open(settings=settings) as engine:
+        assert isinstance(engine.encoder, SentenceEncoder) and engine.encoder.runtime == "onnx"
+    assert any((tmp_path / "cache" / "onnx").glob("*.fp32.onnx"))

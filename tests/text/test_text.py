@@ -57,3 +57,18 @@ def test_any_local_model_path_works(real_encoder) -> None:  # type: ignore[no-un
 def test_unloadable_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ModelError, match="cannot load encoder"):
         load_encoder(str(tmp_path / "no-such-model"), device="cpu")
+
+
+def test_graph_key_follows_the_weights_and_the_inputs() -> None:
+    import torch
+
+    from lmrec.text.onnx_runtime import graph_key
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    key = graph_key(model, ["input_ids", "attention_mask"])
+    assert key == graph_key(model, ["input_ids", "attention_mask"])
+    assert key != graph_key(model, ["input_ids"])
+    with torch.no_grad():
+        model[1].bias[0] += 1e-6
+    assert graph_key(model, ["input_ids", "attention_mask"]) != key

@@ -188,6 +188,7 @@ class Engine:
                 query_int8=settings.query_int8,
                 parallel_passes=settings.encode_parallel_passes,
                 runtime=settings.encoder_runtime,
+                cache_dir=settings.cache_dir / "onnx",
             )
         return cls(settings, store, encoder)
 

@@ -90,6 +90,9 @@ class SentenceEncoder:
             :mod:`lmrec.text.onnx_runtime`), ``torch``, or ``auto``: ONNX Runtime
             when it is installed and its vectors check out, else PyTorch.
             Batches always run on PyTorch.
+        cache_dir: Folder where the ONNX graphs are kept between starts (see
+            :class:`~lmrec.text.onnx_runtime.GraphCache`); ``None`` exports them
+            at every start.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class SentenceEncoder:
         query_int8: bool = False,
         parallel_passes: int = 1,
         runtime: Literal["auto", "onnx", "torch"] = "auto",
+        cache_dir: Path | None = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
@@ -147,7 +151,9 @@ class SentenceEncoder:
             from lmrec.text.onnx_runtime import onnx_forwards
 
             threads = torch.get_num_threads()
-            fast, fast_int8 = onnx_forwards(self._direct, threads=threads, int8=query_int8)
+            fast, fast_int8 = onnx_forwards(
+                self._direct, threads=threads, int8=query_int8, cache_dir=cache_dir
+            )
         if runtime == "onnx" and fast is None:
             raise ModelError(
                 f"runtime 'onnx' needs onnxruntime, a CPU device and a Transformer+Pooling "
@@ -291,8 +297,10 @@ def load_encoder(
     query_int8: bool = False,
     parallel_passes: int = 1,
     runtime: Literal["auto", "onnx", "torch"] = "auto",
+    cache_dir: Path | None = None,
 ) -> Encoder:
-    """The encoder named in settings: ``fake``/``fake-<dim>`` or a sentence-transformers model."""
+    """The encoder named in settings: ``fake``/``fake-<dim>`` or a sentence-transformers model;
+    ``cache_dir`` keeps its ONNX graphs between starts (see :class:`SentenceEncoder`)."""
     if name == "fake" or name.startswith("fake-"):
         return FakeEncoder(int(name.split("-", 1)[1]) if "-" in name else 64)
     return SentenceEncoder(
@@ -302,4 +310,5 @@ def load_encoder(
         query_int8=query_int8,
         parallel_passes=parallel_passes,
         runtime=runtime,
+        cache_dir=cache_dir,
     )
