@@ -126,15 +126,27 @@ def test_an_enabled_ranker_reorders_the_models_shortlist(trained: Engine) -> Non
             ranker.mlp.net[0].bias.fill_(10.0)
             ranker.mlp.net[0].weight[0, 3 * serving.model.dim] = 1e3  # the retrieval score
         ranker.enabled.fill_(True)
+        _changed_in_place(trained)
         after = trained.recommend("fan", k=5)
     finally:
         ranker.load_state_dict(saved)
+        _changed_in_place(trained)
     assert set(after.sources) == {"model"} and "2" not in after.ids
     assert after.ids != before.ids
     assert list(after.scores) == sorted(after.scores, reverse=True)
     # the first stage alone still gives the old answer
     assert trained.recommend("fan", k=5).ids == before.ids
     assert np.isfinite(after.scores).all()
+
+
+def _changed_in_place(engine: Engine) -> None:
+    """Drop the cached user states after a test changed the serving model in place.
+
+    Serving never does that (a new model is a new version, and every cached state
+    and feed is stamped with the version it came from); these tests do, to make one
+    signal decide, so they drop what was computed with the model as it was.
+    """
+    engine._user_states.clear()
 
 
 def _lift_after(rr: ShortlistRanker, target: int, source: int, *, mix: float) -> None:
@@ -163,13 +175,16 @@ def test_item_to_item_mixing_follows_the_users_history(trained: Engine) -> None:
         # for "other" too), then: having item "2" makes `target` likely; nothing
         # else carries weight.
         _lift_after(rr, pos[target], pos["2"], mix=0.0)
+        _changed_in_place(trained)
         other_before = trained.recommend("other", k=10)
         _lift_after(rr, pos[target], pos["2"], mix=1.0)
+        _changed_in_place(trained)
         assert serving.shortlist == serving.model.config.rerank_shortlist
         fan = trained.recommend("fan", k=3)
         other = trained.recommend("other", k=10)
     finally:
         rr.load_state_dict(saved)
+        _changed_in_place(trained)
     assert fan.ids[0] == target and set(fan.sources) == {"model"}
     assert "2" not in fan.ids
     # A user without item "2" gets no lift from it: the same order as before.
@@ -196,18 +211,22 @@ def test_transitions_follow_the_users_latest_items(trained: Engine) -> None:
         rr.seq_mix.fill_(1.0)
         rr.co_mix.fill_(0.0)
         rr.enabled.fill_(False)
+        _changed_in_place(trained)
         assert serving.shortlist == serving.model.config.rerank_shortlist
         fan = trained.recommend("fan", k=3)
         other_without = trained.recommend("other", k=10)
         rr.seq_mix.fill_(0.0)
+        _changed_in_place(trained)
         other_plain = trained.recommend("other", k=10)
         # Once "2" is no longer among the latest items (seq_last = 1), it lifts nothing.
         trained.ingest([Event(user="fan", kind=EventKind.CLICK, item="3", ts=1e9 + 60)])
         later_plain = trained.recommend("fan", k=10)
         rr.seq_mix.fill_(1.0)
+        _changed_in_place(trained)
         later = trained.recommend("fan", k=10)
     finally:
         rr.load_state_dict(saved)
+        _changed_in_place(trained)
     assert fan.ids[0] == target and set(fan.sources) == {"model"}
     assert other_without.ids == other_plain.ids
     assert later.ids == later_plain.ids

@@ -53,6 +53,43 @@ def test_repeat_request_is_answered_from_the_cache_with_the_same_result(engine: 
     assert kept == fresh and first.ids[0] not in fresh.ids
 
 
+def test_a_repeated_request_reuses_the_feed_until_its_stamp_changes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retrieval and the second stage run once per state for unfiltered requests; a
+    filter, an event or a catalog change sends the request through them again."""
+    engine.ingest([like("feed", "2", 1e7)])
+    first = engine.recommend("feed", 5)
+    state = engine._user_state("feed")
+    assert state.personal is not None
+    searched: list[int] = []
+    search = type(state.personal[0]).search
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        searched.append(1)
+        return search(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(state.personal[0]), "search", counted)
+    assert engine.recommend("feed", 5) == first
+    assert engine.recommend_if_cached("feed", 5) == first
+    assert not searched
+    assert engine.recommend("feed", 3).ids == first.ids[:3]
+    n = len(searched)
+    assert n <= 1  # once, if k=3 fetches fewer hits than k=5 (no second stage)
+    assert engine.recommend("feed", 5) == first and len(searched) == n
+    # a filtered request reads the index (its own order, on the feed's scale)
+    assert engine.recommend("feed", 5, exclude=[first.ids[0]]).ids[0] != first.ids[0]
+    assert len(searched) > n
+    n = len(searched)
+    engine.ingest([like("feed", first.ids[0], 1e7 + 1)])  # a new stamp: a new feed
+    after = engine.recommend("feed", 5)
+    assert len(searched) > n and first.ids[0] not in after.ids
+    n = len(searched)
+    engine.store.upsert_items([Item("new-2", "Feed Film", "Rebels in space.", ("Sci-Fi",))])
+    engine.recommend("feed", 5)  # the catalog changed: retrieval runs again
+    assert len(searched) > n
+
+
 def test_an_event_invalidates_the_state_on_the_next_request(engine: Engine) -> None:
     engine.ingest([like("ev", "2", 1e7)])
     before = engine.recommend("ev", 9)

@@ -668,17 +668,28 @@ class Engine:
             serving = self._second_stage(index)
             if serving is not None:
                 fetch = max(fetch, serving.shortlist)
-            hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
-            if serving is not None:
-                # Filtered hits are scored on the scale of the unfiltered feed, so a
-                # filter narrows the feed without re-ordering what it keeps.
-                feed = None
-                if allowed is not None or exclude:
-                    feed = index.search(vec, serving.shortlist, exclude=state.consumed) or None
-                hits = serving.rerank(vec, hits, state.history, reference=feed)
-            if negatives:
-                hits = self._penalize(hits, negatives)
-            hits = hits[:k]
+            unfiltered = allowed is None and not exclude
+            kept = state.feed.get(fetch) if unfiltered else None
+            if kept is not None:
+                ids, scores = kept
+                hits = list(zip(ids[:k], scores[:k].tolist(), strict=True))
+            else:
+                hits = index.search(vec, fetch, exclude=skip, allowed=allowed)
+                if serving is not None:
+                    # Filtered hits are scored on the scale of the unfiltered feed, so
+                    # a filter narrows the feed without re-ordering what it keeps.
+                    feed = None
+                    if not unfiltered:
+                        feed = index.search(vec, serving.shortlist, exclude=state.consumed) or None
+                    hits = serving.rerank(vec, hits, state.history, reference=feed)
+                if negatives:
+                    hits = self._penalize(hits, negatives)
+                if unfiltered:
+                    state.feed[fetch] = (
+                        tuple(h[0] for h in hits),
+                        np.fromiter((h[1] for h in hits), np.float64, len(hits)),
+                    )
+                hits = hits[:k]
             source = SOURCE_CONTENT if index is self._index else SOURCE_MODEL
             rows = self._rows(hits, source)
         if len(rows) < k:
