@@ -446,7 +446,16 @@ def evaluate(
             "--set",
             metavar="KEY=VALUE",
             help="Change a field of lmrec's ModelConfig (repeatable); its rows are then named "
-            "lmrec[KEY=VALUE,...]. Not with P2 (the rating model).",
+            "lmrec[KEY=VALUE,...]. For P1, P3, P4 and P5 (P2: --set-rating).",
+        ),
+    ] = None,
+    set_rating: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set-rating",
+            metavar="KEY=VALUE",
+            help="Change a field of lmrec's RatingConfig (repeatable) for P2; its rows are "
+            "then named lmrec[KEY=VALUE,...].",
         ),
     ] = None,
 ) -> None:
@@ -468,6 +477,7 @@ def evaluate(
             progress=lambda line: console.print(line, highlight=False),
             merge=merge,
             lmrec_set=set_ or (),
+            lmrec_rating_set=set_rating or (),
         )
         out.print(f"report: {folder / 'report.md'}")
         failed = command.failed_rows(folder)

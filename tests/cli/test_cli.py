@@ -209,8 +209,63 @@ def test_evaluate_set_runs_a_named_lmrec_variant(tiny: Path, tmp_path: Path) -> 
         (["--protocol", "P1", "--set", "nope=1"], "model config has no field 'nope'"),
         (["--protocol", "P1", "--set", "dim=abc"], "dim='abc'"),
         (["--protocol", "P2", "--set", "dim=16"], "which P2 do not use"),
+        (["--protocol", "P2", "--set", "dim=16"], "--set-rating"),
         (["--protocol", "P2", "--protocol", "P5", "--set", "dim=16"], "which P2 do not use"),
         (["--protocol", "P1", "--model", "ease", "--set", "dim=16"], "add --model lmrec"),
+    ]:
+        r = runner.invoke(app, [*base, *extra])
+        assert r.exit_code == 1 and message in r.output, (extra, r.output)
+
+
+def test_evaluate_set_rating_runs_a_named_rating_variant_on_p2(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--set-rating`` changes lmrec's rating model on P2, under a name listing the
+    change; with ``--set`` as well, each protocol gets the variant of its kind."""
+    import lmrec.model.adapters as adapters
+
+    configs: list[object] = []
+    fit = adapters.train_rating_model
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        configs.append(args[3])
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(adapters, "train_rating_model", spy)
+    out_dir = tmp_path / "report"
+    base = ["evaluate", "--dataset", str(tiny), "--quick", "--encoder", "fake",
+            "--out", str(out_dir), "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    r = runner.invoke(
+        app,
+        [*base, "--protocol", "P2", "--model", "lmrec", "--model", "global_mean",
+         "--set-rating", "hidden=8", "--set-rating", "input_dropout=0.3"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = json.loads((out_dir / "report.json").read_text())
+    (p2,) = report["protocols"]
+    rows = {m["model"]: m for m in p2["models"]}
+    variant = "lmrec[hidden=8,input_dropout=0.3]"
+    assert set(rows) == {variant, "global_mean"}
+    assert rows[variant]["error"] is None
+    assert report["runs"][-1]["lmrec_rating_set"] == ["hidden=8", "input_dropout=0.3"]
+    assert len(configs) == 5  # one fit per fold, each with the change over --quick's config
+    assert {(c.hidden, c.input_dropout, c.max_epochs) for c in configs} == {(8, 0.3, 3)}  # type: ignore[attr-defined]
+    # both kinds of change in one run: the ranking variant on P1, the rating one on P2
+    r = runner.invoke(
+        app,
+        [*base, "--protocol", "P1", "--protocol", "P2", "--model", "lmrec",
+         "--set", "max_epochs=1", "--set-rating", "hidden=8"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    by_name = {p["name"]: [m["model"] for m in p["models"]] for p in
+               json.loads((out_dir / "report.json").read_text())["protocols"]}  # fmt: skip
+    assert by_name == {"P1": ["lmrec[max_epochs=1]"], "P2": ["lmrec[hidden=8]"]}
+    for extra, message in [
+        (["--protocol", "P2", "--set-rating", "nope=1"], "rating config has no field 'nope'"),
+        (["--protocol", "P2", "--set-rating", "hidden=x"], "hidden='x'"),
+        (["--protocol", "P1", "--set-rating", "hidden=8"], "which P1 do not use"),
+        (["--protocol", "P2", "--protocol", "P5", "--set-rating", "hidden=8"], "P5"),
+        (["--protocol", "P2", "--model", "svd", "--set-rating", "hidden=8"], "add --model lmrec"),
     ]:
         r = runner.invoke(app, [*base, *extra])
         assert r.exit_code == 1 and message in r.output, (extra, r.output)

@@ -28,7 +28,12 @@ from lmrec.evaluate.charts import draw_all
 from lmrec.evaluate.p5 import BASELINES, P5_ALIASES, P5_NAME, VARIANTS, run_streaming
 from lmrec.evaluate.protocols import PROTOCOLS, get_protocol
 from lmrec.evaluate.report import LMREC, EvaluationReport
-from lmrec.evaluate.runner import MODELS, register_lmrec_variant, run_evaluation
+from lmrec.evaluate.runner import (
+    MODELS,
+    register_lmrec_rating_variant,
+    register_lmrec_variant,
+    run_evaluation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,22 +106,47 @@ def _load(dataset: str, settings: object) -> object:
     )
 
 
-def _with_variant(
-    changes: dict[str, object], wanted: list[str], models: list[str] | None
+def _with_variants(
+    changes: dict[str, object],
+    rating_changes: dict[str, object],
+    wanted: list[str],
+    models: list[str] | None,
 ) -> list[str]:
-    """``models`` (every ranker when None) with lmrec replaced by the ``--set`` variant."""
-    other = [p for p in wanted if p != P5_NAME and get_protocol(p).kind != "ranker"]
-    if other:
+    """``models`` (every model when None) with lmrec replaced by its ``--set`` (ranking)
+    and ``--set-rating`` (P2) variants; each change must cover every protocol of
+    its kind that is asked for, so no default row passes for a variant's."""
+    kinds = {"ranker" if p == P5_NAME else get_protocol(p).kind for p in wanted}
+    if changes and "rating" in kinds and not rating_changes:
+        rating = [p for p in wanted if p != P5_NAME and get_protocol(p).kind == "rating"]
         raise InvalidInputError(
-            f"--set changes lmrec's ranking model, which {', '.join(other)} do not use; "
-            "name the ranking protocols (P1, P3, P4) or P5 with --protocol",
+            f"--set changes lmrec's ranking model, which {', '.join(rating)} do not use; "
+            "name the ranking protocols (P1, P3, P4) or P5 with --protocol, or change the "
+            "rating model with --set-rating",
             field="set",
         )
+    if rating_changes and "ranker" in kinds and not changes:
+        ranking = [p for p in wanted if p == P5_NAME or get_protocol(p).kind == "ranker"]
+        raise InvalidInputError(
+            f"--set-rating changes lmrec's rating model, which {', '.join(ranking)} do not "
+            "use; name P2 with --protocol, or change the ranking model with --set",
+            field="set_rating",
+        )
     if models is not None and LMREC not in models:
-        raise InvalidInputError("--set changes lmrec's model; add --model lmrec", field="set")
-    variant = register_lmrec_variant(changes)
+        raise InvalidInputError(
+            "--set and --set-rating change lmrec's models; add --model lmrec", field="set"
+        )
+    variants = []
+    if changes:
+        variants.append(register_lmrec_variant(changes))
+    if rating_changes:
+        variants.append(register_lmrec_rating_variant(rating_changes))
     names = models if models is not None else [n for n in MODELS if "[" not in n]
-    return [variant if n == LMREC else n for n in names]
+    out: list[str] = []
+    for n in names:
+        for m in variants if n == LMREC else [n]:
+            if m not in out:  # one name when both changes read the same
+                out.append(m)
+    return out
 
 
 def _log_line(line: str) -> None:
@@ -137,6 +167,7 @@ def run(
     merge: bool = False,
     train_seeds: int = 1,
     lmrec_set: Sequence[str] = (),
+    lmrec_rating_set: Sequence[str] = (),
 ) -> Path:
     """Evaluate ``models`` on ``protocols`` and write the report folder.
 
@@ -160,7 +191,10 @@ def run(
             (``--set``): lmrec's ranking rows then come from that variant, named
             ``lmrec[KEY=VALUE,...]``, in place of the default model; on P5 the
             engine trains with them (rows ``lmrec[KEY=VALUE,...] real-time`` etc.).
-            Not with P2, which trains the rating model.
+            P2 trains the rating model: it takes ``lmrec_rating_set``.
+        lmrec_rating_set: ``KEY=VALUE`` changes to lmrec's
+            :class:`~lmrec.model.RatingConfig` (``--set-rating``): lmrec's P2 rows
+            come from that variant, named the same way.
 
     Returns:
         The report folder.
@@ -185,11 +219,13 @@ def run(
             )
     named = models  # as given: P5 reads lmrec and its baselines from these
     changes: dict[str, object] = {}
-    if lmrec_set:
-        from lmrec.model import ModelConfig
+    rating_changes: dict[str, object] = {}
+    if lmrec_set or lmrec_rating_set:
+        from lmrec.model import ModelConfig, RatingConfig
 
         changes = ModelConfig.parse_overrides(list(lmrec_set))
-        models = _with_variant(changes, wanted, models)
+        rating_changes = RatingConfig.parse_overrides(list(lmrec_rating_set))
+        models = _with_variants(changes, rating_changes, wanted, models)
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -264,6 +300,7 @@ def run(
             "models": list(models) if models is not None else [],
             "seconds": report.total_seconds,
             **({"lmrec_set": list(lmrec_set)} if lmrec_set else {}),
+            **({"lmrec_rating_set": list(lmrec_rating_set)} if lmrec_rating_set else {}),
         }
     ]
     if earlier is not None:

@@ -107,6 +107,23 @@ def register_lmrec_variant(overrides: Mapping[str, object]) -> str:
     return name
 
 
+def register_lmrec_rating_variant(overrides: Mapping[str, object]) -> str:
+    """Register lmrec's rating model with :class:`~lmrec.model.RatingConfig` ``overrides``
+    (protocol P2); returns its name, formed as for the ranker's variants."""
+    name = lmrec_variant(overrides)
+    if name == LMREC:
+        return LMREC
+    changes = dict(overrides)
+
+    def factory(quick: bool) -> RatingModel:
+        from lmrec.model.adapters import lmrec_rating_model as make
+
+        return make(quick, changes)
+
+    register_model(name, factory, "rating")
+    return name
+
+
 for _name, _f in RANKERS.items():
     register_model(_name, _f, "ranker")
 for _name, _g in RATING_MODELS.items():

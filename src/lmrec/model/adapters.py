@@ -215,6 +215,13 @@ def lmrec_ranker(quick: bool = False, overrides: Mapping[str, object] | None = N
     return ranker
 
 
-def lmrec_rating_model(quick: bool = False) -> LmrecRatingModel:
-    """Factory for the harness registry (``register_model("lmrec", ..., "rating")``)."""
-    return LmrecRatingModel(RATING_CONFIG.replace(max_epochs=3, members=1) if quick else None)
+def lmrec_rating_model(
+    quick: bool = False, overrides: Mapping[str, object] | None = None
+) -> LmrecRatingModel:
+    """Factory for the harness registry (``register_model("lmrec", ..., "rating")``);
+    ``overrides`` are :class:`RatingConfig` fields set on top (``--set-rating``),
+    of the quick settings too when ``quick``."""
+    config = RATING_CONFIG.replace(max_epochs=3, members=1) if quick else RATING_CONFIG
+    if overrides:
+        config = config.replace(**overrides)
+    return LmrecRatingModel(config)
