@@ -283,7 +283,9 @@ def run(
             items,
             users,
             events,
-            load_encoder(settings.encoder, device=settings.device),
+            load_encoder(
+                settings.encoder, device=settings.device, cache_dir=settings.cache_dir / "onnx"
+            ),
             variants=VARIANTS if named is None or LMREC in named else (),
             baselines=BASELINES if named is None else [m for m in named if m != LMREC],
             quick=quick,
