@@ -199,13 +199,17 @@ class GraphCache:
 
     def save(self, kind: str, graph: bytes) -> None:
         target = self.path(kind)
+        tmp: str | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".tmp", delete=False) as f:
+                tmp = f.name
                 f.write(graph)
-            os.replace(f.name, target)
+            os.replace(tmp, target)
         except OSError as exc:
             log.warning("cannot keep the ONNX graph in %s (%s)", self.folder, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
 
 def graph_key(transformer: Any, input_names: Sequence[str]) -> str:
@@ -229,7 +233,7 @@ def graph_key(transformer: Any, input_names: Sequence[str]) -> str:
         for name, tensor in transformer.state_dict().items():
             t = tensor.detach().cpu().contiguous()
             h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(t.reshape(-1).view(torch.uint8).numpy())  # hashed in place, not copied
     return h.hexdigest()
 
 
