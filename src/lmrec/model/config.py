@@ -94,11 +94,15 @@ class ModelConfig(_SavedConfig):
     dim: int = 64
     """Width of user and item vectors (the retrieval dot product lives here)."""
     text_hidden: int = 256
-    """Hidden width of the projection from the language-model vector."""
+    """Hidden width of the projection from the language-model vector. 512 raised the
+    first stage's validation NDCG@10 but moved the nested split's P1 NDCG@10 by
+    -0.0024 (95% interval -0.0067 to +0.0019) and P4 by -0.0035 on MovieLens-100K."""
     max_len: int = 200
     """How many of a user's most recent events the sequence encoder reads."""
     n_layers: int = 2
-    """Causal Transformer blocks in the user tower."""
+    """Causal Transformer blocks in the user tower. On MovieLens-100K one block was
+    lower on validation, and three moved the nested split's P1 NDCG@10 by -0.0006
+    (95% interval -0.0055 to +0.0044) and P4 by -0.0058."""
     n_heads: int = 2
     """Attention heads per block."""
     gap_buckets: int = 24
