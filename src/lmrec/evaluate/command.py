@@ -30,7 +30,6 @@ from lmrec.evaluate.protocols import PROTOCOLS, get_protocol
 from lmrec.evaluate.report import LMREC, EvaluationReport
 from lmrec.evaluate.runner import (
     MODELS,
-    register_lmrec_rating_variant,
     register_lmrec_variant,
     run_evaluation,
 )
@@ -139,7 +138,7 @@ def _with_variants(
     if changes:
         variants.append(register_lmrec_variant(changes))
     if rating_changes:
-        variants.append(register_lmrec_rating_variant(rating_changes))
+        variants.append(register_lmrec_variant(rating_changes, "rating"))
     names = models if models is not None else [n for n in MODELS if "[" not in n]
     out: list[str] = []
     for n in names:

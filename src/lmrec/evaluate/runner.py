@@ -90,37 +90,23 @@ def lmrec_rating_model(quick: bool) -> RatingModel:
     return make(quick)
 
 
-def register_lmrec_variant(overrides: Mapping[str, object]) -> str:
-    """Register lmrec's ranker with :class:`~lmrec.model.ModelConfig` ``overrides``;
-    returns its name (see :func:`~lmrec.evaluate.report.lmrec_variant`)."""
+def register_lmrec_variant(overrides: Mapping[str, object], kind: ModelKind = "ranker") -> str:
+    """Register lmrec's ranker (``kind="ranker"``, :class:`~lmrec.model.ModelConfig`
+    ``overrides``) or rating model (``"rating"``, :class:`~lmrec.model.RatingConfig`
+    ``overrides``, protocol P2); returns its name (see
+    :func:`~lmrec.evaluate.report.lmrec_variant`)."""
     name = lmrec_variant(overrides)
     if name == LMREC:
         return LMREC
     changes = dict(overrides)
 
-    def factory(quick: bool) -> Ranker:
-        from lmrec.model.adapters import lmrec_ranker as make
+    def factory(quick: bool) -> Ranker | RatingModel:
+        from lmrec.model import adapters
 
+        make = adapters.lmrec_ranker if kind == "ranker" else adapters.lmrec_rating_model
         return make(quick, changes)
 
-    register_model(name, factory, "ranker")
-    return name
-
-
-def register_lmrec_rating_variant(overrides: Mapping[str, object]) -> str:
-    """Register lmrec's rating model with :class:`~lmrec.model.RatingConfig` ``overrides``
-    (protocol P2); returns its name, formed as for the ranker's variants."""
-    name = lmrec_variant(overrides)
-    if name == LMREC:
-        return LMREC
-    changes = dict(overrides)
-
-    def factory(quick: bool) -> RatingModel:
-        from lmrec.model.adapters import lmrec_rating_model as make
-
-        return make(quick, changes)
-
-    register_model(name, factory, "rating")
+    register_model(name, factory, kind)
     return name
 
 

@@ -115,7 +115,11 @@ def onnx_forwards(
         log.info("onnxruntime is not installed; single texts stay on PyTorch")
         return None, None
     probes = direct.probe_texts()
-    sample = direct.tokenize(probes[:2])
+    try:
+        sample = direct.tokenize(probes[:2])
+    except Exception as exc:  # as for the export: any failure keeps PyTorch
+        log.warning("cannot tokenize the probe texts for ONNX export (%s)", exc)
+        return None, None
     names = list(sample)
     expected = [direct([p]) for p in probes]
     padded = direct(probes[:2])
