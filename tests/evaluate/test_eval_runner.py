@@ -82,6 +82,24 @@ def test_cached_vectors_are_reused(synth: Interactions, tmp_path: Path) -> None:
     assert np.array_equal(cached_vectors(synth.item_texts, "fake", tmp_path), np.ones_like(a))
 
 
+def test_a_vector_cache_miss_loads_the_encoder_without_onnx_graphs(
+    synth: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches run on PyTorch, so a miss must not export ONNX graphs it never uses."""
+    from lmrec.evaluate import vectors
+    from lmrec.text import FakeEncoder
+
+    asked: list[dict[str, object]] = []
+
+    def fake_load(name: str, **kwargs: object) -> FakeEncoder:
+        asked.append({"name": name, **kwargs})
+        return FakeEncoder(8)
+
+    monkeypatch.setattr(vectors, "load_encoder", fake_load)
+    vectors.cached_vectors(synth.item_texts, "some-model", tmp_path)
+    assert asked == [{"name": "some-model", "runtime": "torch"}]
+
+
 def test_unknown_model_is_not_found(synth: Interactions, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="popularity"):
         run_evaluation(synth, ["P1"], ["nope"], tmp_path, quick=True, encoder="fake")

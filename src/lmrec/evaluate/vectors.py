@@ -44,7 +44,9 @@ def cached_vectors(texts: Sequence[str], encoder: str | Encoder, cache_dir: Path
     if path.exists():
         cached: FloatMatrix = np.load(path, allow_pickle=False).astype(np.float32, copy=False)
         return cached
-    enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    # Batches run on PyTorch whatever the runtime; ONNX Runtime serves single texts
+    # only, so exporting (and quantizing) graphs here would be seconds for nothing.
+    enc = load_encoder(encoder, runtime="torch") if isinstance(encoder, str) else encoder
     vecs = np.asarray(enc.encode(list(texts)), dtype=np.float32)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
