@@ -177,6 +177,21 @@ class ModelConfig(_SavedConfig):
     with 8 was lower on P1, P4 and P5 than with random batches (within noise
     each, consistent together), so it is off by default. Ignored when
     ``length_batches`` is set."""
+    shuffle_ties: bool = True
+    """Shuffle, at every training step, the order of a history's events that share
+    one timestamp (a burst of ratings logged in the same second, whose logged order
+    means nothing; 51% of MovieLens-100K's events share their second with the
+    user's previous one). Items, ratings and target weights move together, each
+    position's next-item target is the event now after it, and time gaps stay by
+    position (the first event of a burst keeps the gap to the one before).
+
+    The model then sees every order of a burst instead of one arbitrary order,
+    epoch after epoch. Judged on the nested splits with the rule written before
+    the run (three seeds against the default of the time): P1-nested NDCG@10
+    +0.0033 (95% interval -0.0009 to +0.0075, ahead in 94% of bootstrap
+    resamples), P4-nested +0.0052 (-0.0004 to +0.0109), fits no slower; P3 (0.2436
+    / 0.1323 NDCG@10 / Recall@10 over three seeds) and P5 (real-time HR@10 0.2268)
+    held, so it is on by default. Off, training reads each burst in log order."""
     rerank_shortlist: int = 100
     """Retrieval candidates the second-stage ranker re-scores (0 = no ranker).
     The ranker is trained on the validation cases and kept only if cross-fitting

@@ -77,6 +77,8 @@ class _Windows:
     nexts: Tensor  # (S, L) the event after each position, -1 = none
     next_w: Tensor  # (S, L) its weight, clipped at 0 (0 = not a next-item target)
     raw_v: Tensor  # (S, L) rating at each position, NaN = none
+    own_w: Tensor  # (S, L) each position's own event's target weight
+    ties: Tensor  # (S, L) timestamp group of each position (non-decreasing), -1 = padding
     query_text: Tensor | None = None  # (Q, text_dim) LM vectors of the queries
 
 
@@ -107,6 +109,8 @@ def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Wi
     nexts = np.full((s, length), -1, dtype=np.int64)
     next_w = np.zeros((s, length), dtype=np.float32)
     raw_v = np.full((s, length), np.nan, dtype=np.float32)
+    own_w = np.zeros((s, length), dtype=np.float32)
+    ties = np.full((s, length), -1, dtype=np.int64)
     all_gaps = np.full(len(seqs.ts), np.nan)
     for u in range(seqs.n_users):
         lo, hi = int(seqs.indptr[u]), int(seqs.indptr[u + 1])
@@ -118,6 +122,11 @@ def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Wi
         gaps[j, length - n :] = gap_buckets(all_gaps[lo:hi], cfg.gap_buckets)
         values[j, length - n :] = value_buckets(seqs.value[lo:hi])
         raw_v[j, length - n :] = seqs.value[lo:hi]
+        own_w[j, length - n :] = _recent_weight(
+            np.clip(seqs.weight[lo:hi], 0, None), end - 1 - np.arange(lo, hi), cfg
+        )
+        ts = seqs.ts[lo:hi]
+        ties[j, length - n :] = np.concatenate([[0], np.cumsum(ts[1:] != ts[:-1])])
         # Position t predicts the user's next event, which may open the next window.
         nxt = min(hi + 1, end)
         m = nxt - (lo + 1)
@@ -137,6 +146,8 @@ def _windows(seqs: UserSequences, cfg: ModelConfig, device: torch.device) -> _Wi
         nexts=t(nexts),
         next_w=t(next_w),
         raw_v=t(raw_v),
+        own_w=t(own_w),
+        ties=t(ties),
     )
 
 
@@ -596,6 +607,29 @@ def _seen_before(hist: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return seen.masked_fill(later, -1)
 
 
+def _shuffle_ties(
+    win: _Windows, b: Tensor, width: int, gen: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The batch's items, rating buckets, ratings, next items and their weights with
+    the events of each timestamp group in a random order (see
+    :attr:`ModelConfig.shuffle_ties`). Padding stays in front; each position's next
+    item is the event now after it, and the window's last position keeps the event
+    that opens the next window."""
+    ties = win.ties[b][:, -width:]
+    noise = torch.rand(ties.shape, generator=gen).to(ties.device) * 0.5
+    perm = torch.argsort(ties.to(torch.float64) + noise, dim=1)
+    hist = win.items[b][:, -width:].gather(1, perm)
+    values = win.values[b][:, -width:].gather(1, perm)
+    raw_v = win.raw_v[b][:, -width:].gather(1, perm)
+    own_w = win.own_w[b][:, -width:].gather(1, perm)
+    nexts = win.nexts[b][:, -width:].clone()
+    w_all = win.next_w[b][:, -width:].clone()
+    real = hist[:, :-1] >= 0
+    nexts[:, :-1] = torch.where(real, hist[:, 1:], nexts[:, :-1])
+    w_all[:, :-1] = torch.where(real, own_w[:, 1:], w_all[:, :-1])
+    return hist, values, raw_v, nexts, w_all
+
+
 def _step_loss(
     net: LmrecNet,
     win: _Windows,
@@ -616,9 +650,14 @@ def _step_loss(
     def chance(p: float, *shape: int) -> Tensor:
         return torch.rand(*shape, generator=gen).to(dev) < p
 
-    gaps = win.gaps[b][:, -width:].masked_fill(chance(cfg.gap_dropout, *hist.shape), 0)
-    values = win.values[b][:, -width:].masked_fill(chance(cfg.value_dropout, *hist.shape), 0)
+    values = win.values[b][:, -width:]
     raw_v = win.raw_v[b][:, -width:]
+    nexts = win.nexts[b][:, -width:]
+    w_all = win.next_w[b][:, -width:]
+    if cfg.shuffle_ties:
+        hist, values, raw_v, nexts, w_all = _shuffle_ties(win, b, width, gen)
+    gaps = win.gaps[b][:, -width:].masked_fill(chance(cfg.gap_dropout, *hist.shape), 0)
+    values = values.masked_fill(chance(cfg.value_dropout, *hist.shape), 0)
     # Cloze rating targets: these ratings are hidden from the history and predicted
     # from the user's state after the whole window, as a test rating is.
     cloze = chance(cfg.rating_mask, *hist.shape) & torch.isfinite(raw_v) if train_rating else None
@@ -635,10 +674,8 @@ def _step_loss(
     states = net.users.states(hist_cat[hist.clamp(min=0)], gaps, values, pad)
     static = net.user_static(net.user_text[users], users, ~chance(cfg.id_dropout, len(users)))
     u = states + static.unsqueeze(1)
-    nexts = win.nexts[b][:, -width:]
     loss = torch.zeros((), device=dev)
     if cfg.next_item_weight > 0:
-        w_all = win.next_w[b][:, -width:]
         sel = (nexts >= 0) & (w_all > 0)
         rows, cols = sel.nonzero(as_tuple=True)
         us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
