@@ -320,3 +320,48 @@ def test_training_reads_the_users_searches_as_serving_does(tmp_path: Path) -> No
     engine.ingest([Event(user="u1", kind=EventKind.SEARCH, query="space rebels", ts=1e9)])
     assert set(engine.recommend("u1", k=3).sources) == {"model"}
     engine.close()
+
+
+def test_a_users_reference_shortlist_is_retrieved_once_per_state(
+    trained: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Personalized search and filtered recommendations score on the scale of the
+    user's own first-stage shortlist; it depends on the user's state only, so queries
+    and filters after the first reuse it until an event gives the user a new state."""
+    serving = trained._serving
+    assert serving is not None
+    rr = serving.model.net.rerank
+    saved = {k: v.clone() for k, v in rr.state_dict().items()}
+    calls: list[tuple[int, bool]] = []
+    search = type(serving.index).search
+
+    def counted(self: object, vec: object, k: int, **kwargs: object) -> object:
+        if self is serving.index:
+            calls.append((k, kwargs.get("allowed") is None))
+        return search(self, vec, k, **kwargs)  # type: ignore[arg-type]
+
+    try:
+        rr.co_mix.fill_(0.5)  # a second stage that mixes, so it needs the reference
+        _changed_in_place(trained)
+        assert serving.shortlist > 0
+        trained.ingest([Event(user="ref", kind=EventKind.CLICK, item="2", ts=1e9)])
+        queries = ("space", "love", "war")
+        expected = []
+        for q in queries:  # each from a fresh state: a reference retrieved per request
+            _changed_in_place(trained)
+            expected.append(trained.search(q, user="ref", k=5))
+        _changed_in_place(trained)
+        filtered = trained.recommend("ref", k=5, category="Comedy")
+        _changed_in_place(trained)
+        monkeypatch.setattr(type(serving.index), "search", counted)
+        got = [trained.search(q, user="ref", k=5) for q in queries]
+        assert trained.recommend("ref", k=5, category="Comedy") == filtered
+        assert got == expected  # the same answers as with a reference per request
+        reference = (serving.shortlist, True)
+        assert calls.count(reference) == 1
+        trained.ingest([Event(user="ref", kind=EventKind.CLICK, item="3", ts=1e9 + 1)])
+        trained.search("space", user="ref", k=5)
+        assert calls.count(reference) == 2  # a new state, a new reference
+    finally:
+        rr.load_state_dict(saved)
+        _changed_in_place(trained)

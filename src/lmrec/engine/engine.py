@@ -678,9 +678,7 @@ class Engine:
                 if serving is not None:
                     # Filtered hits are scored on the scale of the unfiltered feed, so
                     # a filter narrows the feed without re-ordering what it keeps.
-                    feed = None
-                    if not unfiltered:
-                        feed = index.search(vec, serving.shortlist, exclude=state.consumed) or None
+                    feed = None if unfiltered else state.reference_hits(serving.shortlist)
                     hits = serving.rerank(vec, hits, state.history, reference=feed)
                 if negatives:
                     hits = self._penalize(hits, negatives)
@@ -723,12 +721,11 @@ class Engine:
         if serving is None and not negatives:
             return VectorUserScorer(index, vec)
         history = state.history
-        consumed = state.consumed
 
         def reorder(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
             if serving is not None:
-                feed = index.search(vec, serving.shortlist, exclude=consumed)
-                hits = serving.rerank(vec, hits, history, reference=feed or None)
+                feed = state.reference_hits(serving.shortlist)
+                hits = serving.rerank(vec, hits, history, reference=feed)
             return self._penalize(hits, negatives) if negatives else hits
 
         return ServedUserScorer(
