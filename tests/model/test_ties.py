@@ -39,7 +39,7 @@ def _windows_of(ts: list[float]) -> _Windows:
 def _draws(win: _Windows, seed: int, n: int) -> list[Draw]:
     b = torch.arange(win.items.shape[0])
     gen = torch.Generator().manual_seed(seed)
-    return [_shuffle_ties(win, b, win.items.shape[1], gen) for _ in range(n)]
+    return [_shuffle_ties(win, b, win.items[b], gen) for _ in range(n)]
 
 
 def test_events_of_one_second_change_places_and_targets_follow_them() -> None:

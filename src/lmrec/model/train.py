@@ -608,17 +608,18 @@ def _seen_before(hist: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
 
 
 def _shuffle_ties(
-    win: _Windows, b: Tensor, width: int, gen: torch.Generator
+    win: _Windows, b: Tensor, hist: Tensor, gen: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The batch's items, rating buckets, ratings, next items and their weights with
-    the events of each timestamp group in a random order (see
-    :attr:`ModelConfig.shuffle_ties`). Padding stays in front; each position's next
-    item is the event now after it, and the window's last position keeps the event
-    that opens the next window."""
+    """The batch's items (``hist``: rows ``b`` of the windows, cut to the batch's
+    width), rating buckets, ratings, next items and their weights with the events of
+    each timestamp group in a random order (see :attr:`ModelConfig.shuffle_ties`).
+    Padding stays in front; each position's next item is the event now after it,
+    and the window's last position keeps the event that opens the next window."""
+    width = hist.shape[1]
     ties = win.ties[b][:, -width:]
     noise = torch.rand(ties.shape, generator=gen).to(ties.device) * 0.5
     perm = torch.argsort(ties.to(torch.float64) + noise, dim=1)
-    hist = win.items[b][:, -width:].gather(1, perm)
+    hist = hist.gather(1, perm)
     values = win.values[b][:, -width:].gather(1, perm)
     raw_v = win.raw_v[b][:, -width:].gather(1, perm)
     own_w = win.own_w[b][:, -width:].gather(1, perm)
@@ -650,12 +651,12 @@ def _step_loss(
     def chance(p: float, *shape: int) -> Tensor:
         return torch.rand(*shape, generator=gen).to(dev) < p
 
-    values = win.values[b][:, -width:]
-    raw_v = win.raw_v[b][:, -width:]
-    nexts = win.nexts[b][:, -width:]
-    w_all = win.next_w[b][:, -width:]
     if cfg.shuffle_ties:
-        hist, values, raw_v, nexts, w_all = _shuffle_ties(win, b, width, gen)
+        hist, values, raw_v, nexts, w_all = _shuffle_ties(win, b, hist, gen)
+    else:
+        values, raw_v, nexts, w_all = (
+            t[b][:, -width:] for t in (win.values, win.raw_v, win.nexts, win.next_w)
+        )
     gaps = win.gaps[b][:, -width:].masked_fill(chance(cfg.gap_dropout, *hist.shape), 0)
     values = values.masked_fill(chance(cfg.value_dropout, *hist.shape), 0)
     # Cloze rating targets: these ratings are hidden from the history and predicted
