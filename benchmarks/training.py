@@ -33,7 +33,7 @@ import torch
 
 from lmrec.data import load_dataset
 from lmrec.evaluate.protocols import split_next_item
-from lmrec.evaluate.vectors import cached_vectors
+from lmrec.evaluate.vectors import cached_vector_sets
 from lmrec.interactions import Interactions
 from lmrec.model import ModelConfig, TrainedModel, train_model
 from lmrec.settings import Settings
@@ -81,8 +81,9 @@ def main() -> None:
     ds = load_dataset("ml-100k", settings=settings)
     data = Interactions.from_records(ds.items, ds.events, ds.users)
     cache = settings.data_dir / "cache" / "vectors"
-    item_vectors = cached_vectors(data.item_texts, settings.encoder, cache)
-    user_vectors = cached_vectors(data.user_texts, settings.encoder, cache)
+    item_vectors, user_vectors = cached_vector_sets(
+        [data.item_texts, data.user_texts], settings.encoder, cache
+    )
     fold = split_next_item(data, args.seed)[0]
     base = ModelConfig(device=device, seed=args.seed)
 

@@ -100,6 +100,31 @@ def test_a_vector_cache_miss_loads_the_encoder_without_onnx_graphs(
     assert asked == [{"name": "some-model", "runtime": "torch"}]
 
 
+def test_vector_sets_that_miss_the_cache_load_the_encoder_once(
+    synth: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmrec.evaluate import vectors
+    from lmrec.text import FakeEncoder
+
+    loads: list[str] = []
+
+    def fake_load(name: str, **kwargs: object) -> FakeEncoder:
+        loads.append(name)
+        return FakeEncoder(8)
+
+    monkeypatch.setattr(vectors, "load_encoder", fake_load)
+    items, users = vectors.cached_vector_sets(
+        [synth.item_texts, synth.user_texts], "some-model", tmp_path
+    )
+    assert loads == ["some-model"]
+    assert items.shape == (len(synth.item_texts), 8) and users.shape == (len(synth.user_texts), 8)
+    assert len(list(tmp_path.glob("vectors-*.npy"))) == 2
+    # Both hit now: nothing is loaded, and the files are what is returned.
+    again = vectors.cached_vector_sets([synth.item_texts, synth.user_texts], "some-model", tmp_path)
+    assert loads == ["some-model"]
+    assert np.array_equal(again[0], items) and np.array_equal(again[1], users)
+
+
 def test_unknown_model_is_not_found(synth: Interactions, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="popularity"):
         run_evaluation(synth, ["P1"], ["nope"], tmp_path, quick=True, encoder="fake")

@@ -50,7 +50,7 @@ from lmrec.evaluate.report import (
     RatingSample,
     lmrec_variant,
 )
-from lmrec.evaluate.vectors import cached_vectors
+from lmrec.evaluate.vectors import cached_vector_sets
 from lmrec.interactions import Interactions
 from lmrec.settings import DEFAULT_ENCODER
 
@@ -287,8 +287,7 @@ def run_evaluation(
     shared = {split for split in last_use if sum(p.split is split for p in specs) > 1}
     fits: FitCache = {}
     cache = cache_dir if cache_dir is not None else out_dir / "cache"
-    item_vecs = cached_vectors(data.item_texts, encoder, cache)
-    user_vecs = cached_vectors(data.user_texts, encoder, cache)
+    item_vecs, user_vecs = cached_vector_sets([data.item_texts, data.user_texts], encoder, cache)
     base_ctx = FitContext(item_vectors=item_vecs, user_vectors=user_vecs, valid=None, seed=seed)
     report = EvaluationReport(
         dataset={

@@ -38,18 +38,34 @@ def cached_vectors(texts: Sequence[str], encoder: str | Encoder, cache_dir: Path
             name is only loaded when the cache misses.
         cache_dir: Folder of the ``.npy`` files.
     """
+    (vecs,) = cached_vector_sets([texts], encoder, cache_dir)
+    return vecs
+
+
+def cached_vector_sets(
+    text_sets: Sequence[Sequence[str]], encoder: str | Encoder, cache_dir: Path
+) -> list[FloatMatrix]:
+    """:func:`cached_vectors` of each list of texts (items, users...), loading a named
+    encoder at most once however many of them miss the cache: loading MiniLM takes
+    seconds, as long as encoding ML-100K's users."""
     name = encoder if isinstance(encoder, str) else encoder.name
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"vectors-{texts_key(name, texts)}.npy"
-    if path.exists():
-        cached: FloatMatrix = np.load(path, allow_pickle=False).astype(np.float32, copy=False)
-        return cached
-    # Batches run on PyTorch whatever the runtime; ONNX Runtime serves single texts
-    # only, so exporting (and quantizing) graphs here would be seconds for nothing.
-    enc = load_encoder(encoder, runtime="torch") if isinstance(encoder, str) else encoder
-    vecs = np.asarray(enc.encode(list(texts)), dtype=np.float32)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, vecs, allow_pickle=False)
-    os.replace(tmp, path)
-    return vecs
+    loaded = None if isinstance(encoder, str) else encoder
+    out: list[FloatMatrix] = []
+    for texts in text_sets:
+        path = cache_dir / f"vectors-{texts_key(name, texts)}.npy"
+        if path.exists():
+            out.append(np.load(path, allow_pickle=False).astype(np.float32, copy=False))
+            continue
+        if loaded is None:
+            # Batches run on PyTorch whatever the runtime; ONNX Runtime serves single
+            # texts only, so exporting (and quantizing) graphs here would be seconds
+            # for nothing.
+            loaded = load_encoder(name, runtime="torch")
+        vecs = np.asarray(loaded.encode(list(texts)), dtype=np.float32)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, vecs, allow_pickle=False)
+        os.replace(tmp, path)
+        out.append(vecs)
+    return out
