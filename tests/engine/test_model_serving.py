@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from lmrec.engine import Engine
+from lmrec.engine.serving import ModelServing
 from lmrec.model.rerank import ShortlistRanker
 from lmrec.schema import Event, EventKind, Item, User
 
@@ -334,11 +336,17 @@ def test_a_users_reference_shortlist_is_retrieved_once_per_state(
     saved = {k: v.clone() for k, v in rr.state_dict().items()}
     calls: list[tuple[int, bool]] = []
     search = type(serving.index).search
+    scaled: list[int] = []
+    reference_scale = type(serving).reference_scale
 
     def counted(self: object, vec: object, k: int, **kwargs: object) -> object:
         if self is serving.index:
             calls.append((k, kwargs.get("allowed") is None))
         return search(self, vec, k, **kwargs)  # type: ignore[arg-type]
+
+    def counted_scale(self: ModelServing, *args: Any) -> object:
+        scaled.append(1)
+        return reference_scale(self, *args)
 
     try:
         rr.co_mix.fill_(0.5)  # a second stage that mixes, so it needs the reference
@@ -354,14 +362,17 @@ def test_a_users_reference_shortlist_is_retrieved_once_per_state(
         filtered = trained.recommend("ref", k=5, category="Comedy")
         _changed_in_place(trained)
         monkeypatch.setattr(type(serving.index), "search", counted)
+        monkeypatch.setattr(type(serving), "reference_scale", counted_scale)
         got = [trained.search(q, user="ref", k=5) for q in queries]
         assert trained.recommend("ref", k=5, category="Comedy") == filtered
         assert got == expected  # the same answers as with a reference per request
         reference = (serving.shortlist, True)
         assert calls.count(reference) == 1
+        assert len(scaled) == 1  # its mix signals are scored once too
         trained.ingest([Event(user="ref", kind=EventKind.CLICK, item="3", ts=1e9 + 1)])
         trained.search("space", user="ref", k=5)
         assert calls.count(reference) == 2  # a new state, a new reference
+        assert len(scaled) == 2
     finally:
         rr.load_state_dict(saved)
         _changed_in_place(trained)

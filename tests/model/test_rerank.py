@@ -12,7 +12,14 @@ import torch
 from lmrec.model import TrainedModel, load_checkpoint, save_checkpoint
 from lmrec.model.adapters import LmrecRanker
 from lmrec.model.history import UserSequences
-from lmrec.model.rerank import ShortlistRanker, fit_ranker, rerank_scores, shortlists
+from lmrec.model.rerank import (
+    ShortlistRanker,
+    fit_ranker,
+    mix_scale,
+    rerank_scores,
+    shortlists,
+    stage_two_scores,
+)
 
 DIM = 8
 
@@ -55,6 +62,15 @@ def test_a_reference_shortlist_scores_other_candidates_on_its_scale(enabled: boo
     )
     np.testing.assert_allclose(placed, whole[:, [2, 5, 11, 17]], atol=1e-4)
     assert not np.allclose(alone, placed, atol=1e-3)
+    # The reference's scale, computed once, places them exactly as the reference does.
+    scale = mix_scale(
+        ranker, stage_two_scores(ranker, users.numpy(), short, cat[short]), short, histories
+    )
+    assert scale is not None
+    reused = rerank_scores(ranker, users.numpy(), part, cat[part], histories, scale=scale)
+    np.testing.assert_array_equal(reused, placed)
+    ranker.co_mix.fill_(0.0)
+    assert mix_scale(ranker, cat[short][..., 0], short, histories) is None  # nothing to scale
 
 
 def test_a_learnable_signal_switches_the_ranker_on() -> None:

@@ -42,6 +42,7 @@ from lmrec.engine.validate import check_events, check_id, check_items, check_k
 from lmrec.errors import InvalidInputError, LimitExceededError, NotFoundError
 from lmrec.index import LexicalIndex, VectorIndex, make_vector_index
 from lmrec.interactions import item_text, user_text
+from lmrec.model.cooccurrence import MixScale
 from lmrec.schema import (
     Event,
     EventKind,
@@ -678,8 +679,8 @@ class Engine:
                 if serving is not None:
                     # Filtered hits are scored on the scale of the unfiltered feed, so
                     # a filter narrows the feed without re-ordering what it keeps.
-                    feed = None if unfiltered else state.reference_hits(serving.shortlist)
-                    hits = serving.rerank(vec, hits, state.history, reference=feed)
+                    scale = None if unfiltered else self._reference_scale(serving, state)
+                    hits = serving.rerank(vec, hits, state.history, scale=scale)
                 if negatives:
                     hits = self._penalize(hits, negatives)
                 if unfiltered:
@@ -701,6 +702,19 @@ class Engine:
         if serving is None or serving.index is not index or serving.shortlist == 0:
             return None
         return serving
+
+    @staticmethod
+    def _reference_scale(serving: ModelServing, state: UserState) -> MixScale | None:
+        """The scale of the user's feed shortlist, on which the second stage scores a
+        filtered request's hits and a query's matches (kept with the user's state)."""
+        personal = state.personal
+        if personal is None:
+            return None
+        vec = personal[1]
+        return state.reference_scale(
+            serving.shortlist,
+            lambda feed: serving.reference_scale(vec, state.history, feed),
+        )
 
     def _search_scorer(self, state: UserState) -> UserScorer | None:
         """The user's personal score for search, in the order :meth:`_top` serves.
@@ -724,8 +738,8 @@ class Engine:
 
         def reorder(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
             if serving is not None:
-                feed = state.reference_hits(serving.shortlist)
-                hits = serving.rerank(vec, hits, history, reference=feed)
+                scale = self._reference_scale(serving, state)
+                hits = serving.rerank(vec, hits, history, scale=scale)
             return self._penalize(hits, negatives) if negatives else hits
 
         return ServedUserScorer(

@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 from lmrec.index import VectorIndex, make_vector_index
 from lmrec.model import TrainedModel
-from lmrec.model.rerank import rerank_scores, with_item_mix
+from lmrec.model.cooccurrence import MixScale
+from lmrec.model.rerank import mix_scale, rerank_scores, stage_two_scores, with_item_mix
 from lmrec.schema import Event, EventKind
 
 Vector = npt.NDArray[np.float32]
@@ -105,6 +106,7 @@ class ModelServing:
         hits: Sequence[tuple[str, float]],
         history: npt.NDArray[np.int64] | None = None,
         reference: Sequence[tuple[str, float]] | None = None,
+        scale: MixScale | None = None,
     ) -> list[tuple[str, float]]:
         """Re-score retrieval ``hits`` with the model's second stage, best first.
 
@@ -113,7 +115,8 @@ class ModelServing:
         ``reference`` is the user's own retrieval shortlist when ``hits`` are not
         (a query's matches): the mix is then standardized over it, so the hits
         keep the order they have in the user's feed (see
-        :func:`lmrec.model.rerank.with_item_mix`).
+        :func:`lmrec.model.rerank.with_item_mix`). ``scale``, the reference's
+        :meth:`reference_scale`, does the same without scoring the reference again.
 
         Items added after training have no ID in the model; the ranker then sees
         their text-built vector and a zero count, as in training for rare items.
@@ -124,7 +127,7 @@ class ModelServing:
         pos = self._positions(ids)
         ranker = self.model.net.rerank
         histories = None if history is None else [history]
-        ref_ids = [h[0] for h in reference] if reference else None
+        ref_ids = [h[0] for h in reference] if reference and scale is None else None
         if not bool(ranker.enabled):
             # Mixing only: the hits' retrieval scores are the stage-two scores, so
             # no item vector is fetched and no tensor is built (a quarter of the cost).
@@ -133,7 +136,7 @@ class ModelServing:
             if reference and ref_ids:
                 ref_base = np.fromiter((h[1] for h in reference), np.float32, len(reference))
                 ref = (ref_base[None, :], self._positions(ref_ids)[None, :])
-            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, ref)[0]
+            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, ref, scale)[0]
         else:
             vecs = self._vectors(ids)
             if vecs is None:  # removed since the search: keep retrieval's answer
@@ -148,9 +151,37 @@ class ModelServing:
                 None
                 if ref_ids is None or ref_vecs is None
                 else (self._positions(ref_ids)[None, :], ref_vecs[None, :, :]),
+                scale,
             )[0]
         order = np.argsort(-scores, kind="stable")
         return [(ids[j], float(scores[j])) for j in order]
+
+    def reference_scale(
+        self,
+        user_vector: Vector,
+        history: npt.NDArray[np.int64] | None,
+        reference: Sequence[tuple[str, float]] | None,
+    ) -> MixScale | None:
+        """The scale :meth:`rerank` puts hits on with this ``reference``, for reuse
+        (None: no reference, a second stage that does not mix, or a reference item
+        that left the index, when hits are scaled over themselves as without one)."""
+        if not reference or self.shortlist == 0 or history is None:
+            return None
+        ids = [h[0] for h in reference]
+        ranker = self.model.net.rerank
+        if not bool(ranker.enabled):
+            base = np.fromiter((h[1] for h in reference), np.float32, len(reference))[None, :]
+        else:
+            vecs = self._vectors(ids)
+            if vecs is None:
+                return None
+            base = stage_two_scores(
+                ranker,
+                np.asarray(user_vector, dtype=np.float32)[None, :],
+                self._positions(ids)[None, :],
+                vecs[None, :, :],
+            )
+        return mix_scale(ranker, base, self._positions(ids)[None, :], [history])
 
     def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """Model item index of each id; -1 for items added after training."""

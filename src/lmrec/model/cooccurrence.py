@@ -39,6 +39,7 @@ it, and without transitions (their dense count matrix is also n²).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -227,28 +228,66 @@ def standardize(scores: FloatMatrix, reference: FloatMatrix | None = None) -> Fl
     """
     s = np.asarray(scores, dtype=np.float32)
     r = s if reference is None else np.asarray(reference, dtype=np.float32)
-    sd = r.std(axis=1, keepdims=True)
-    return np.where(sd > 0, (s - r.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0), 0.0)
+    return _standardize(s, r.mean(axis=1, keepdims=True), r.std(axis=1, keepdims=True))
+
+
+def _standardize(s: FloatMatrix, mean: FloatMatrix, sd: FloatMatrix) -> FloatMatrix:
+    return np.where(sd > 0, (s - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+
+
+@dataclass(frozen=True)
+class MixScale:
+    """Each row's mean and standard deviation of the stage-two scores and of every
+    mix signal over a reference candidate set (see :func:`mix_scores`).
+
+    They depend on the reference only, so a caller scoring many candidate sets
+    against one reference (a user's searches against the user's feed) computes
+    them once.
+    """
+
+    means: FloatMatrix
+    """``(n, 1 + n_signals)``: stage two first, then each signal."""
+    sds: FloatMatrix
+    """Same shape: the standard deviations."""
+
+    @classmethod
+    def of(cls, stage_two: FloatMatrix, signals: Sequence[FloatMatrix]) -> MixScale:
+        """The scale of a reference's stage-two scores and signals (each ``(n, R)``)."""
+        parts = [np.asarray(p, dtype=np.float32) for p in (stage_two, *signals)]
+        return cls(
+            np.concatenate([p.mean(axis=1, keepdims=True) for p in parts], axis=1),
+            np.concatenate([p.std(axis=1, keepdims=True) for p in parts], axis=1),
+        )
+
+    def z(self, scores: FloatMatrix, part: int) -> FloatMatrix:
+        """``scores`` standardized by component ``part`` (0 = stage two, k = signal k)."""
+        s = np.asarray(scores, dtype=np.float32)
+        return _standardize(s, self.means[:, part : part + 1], self.sds[:, part : part + 1])
 
 
 def mix_scores(
     stage_two: FloatMatrix,
     signals: Sequence[FloatMatrix],
     mixes: Sequence[float],
-    reference: tuple[FloatMatrix, Sequence[FloatMatrix]] | None = None,
+    reference: tuple[FloatMatrix, Sequence[FloatMatrix]] | MixScale | None = None,
 ) -> FloatMatrix:
     """``z(stage_two) + Σ mix_k * z(signal_k)`` per row (``stage_two`` unchanged when
     every ``mix`` is 0).
 
     ``reference`` (stage-two scores and signals of a reference candidate set, same
-    rows) supplies each ``z``'s mean and deviation instead of the row itself; see
-    :func:`standardize`.
+    rows, or their :class:`MixScale`) supplies each ``z``'s mean and deviation
+    instead of the row itself; see :func:`standardize`.
     """
     if all(m <= 0 for m in mixes):
         return stage_two
-    ref_two, ref_signals = reference if reference is not None else (None, [None] * len(signals))
-    out = standardize(stage_two, ref_two)
-    for signal, ref, mix in zip(signals, ref_signals, mixes, strict=True):
+    if reference is None:
+        scale = MixScale.of(stage_two, signals)
+    elif isinstance(reference, MixScale):
+        scale = reference
+    else:
+        scale = MixScale.of(reference[0], reference[1])
+    out = scale.z(stage_two, 0)
+    for k, (signal, mix) in enumerate(zip(signals, mixes, strict=True)):
         if mix > 0:
-            out = out + mix * standardize(signal, ref)
+            out = out + mix * scale.z(signal, k + 1)
     return out.astype(np.float32)

@@ -28,7 +28,13 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from lmrec.model.cooccurrence import MAX_ITEMS, item_item_scores, mix_scores, transition_scores
+from lmrec.model.cooccurrence import (
+    MAX_ITEMS,
+    MixScale,
+    item_item_scores,
+    mix_scores,
+    transition_scores,
+)
 from lmrec.model.ranker import PairMLP
 
 IntArray = npt.NDArray[np.int64]
@@ -304,6 +310,7 @@ def rerank_scores(
     item_vectors: npt.NDArray[np.float32],
     histories: Sequence[IntArray] | None = None,
     reference: tuple[IntArray, npt.NDArray[np.float32]] | None = None,
+    scale: MixScale | None = None,
 ) -> npt.NDArray[np.float32]:
     """Second-stage scores ``(n, S)`` of each row's shortlist (retrieval scores if inactive).
 
@@ -319,15 +326,17 @@ def rerank_scores(
         reference: The rows' reference shortlists ``(items (n, R), vectors (n, R, dim))``
             (see :func:`with_item_mix`); for candidates that are not the user's own
             shortlist, such as a query's matches.
+        scale: The reference's :func:`mix_scale`, computed once for many calls
+            (instead of ``reference``).
     """
-    scores = _stage_two(ranker, user_vectors, items, item_vectors)
+    scores = stage_two_scores(ranker, user_vectors, items, item_vectors)
     ref = None
-    if reference is not None:
-        ref = (_stage_two(ranker, user_vectors, *reference), reference[0])
-    return with_item_mix(ranker, scores, items, histories, ref)
+    if reference is not None and scale is None:
+        ref = (stage_two_scores(ranker, user_vectors, *reference), reference[0])
+    return with_item_mix(ranker, scores, items, histories, ref, scale)
 
 
-def _stage_two(
+def stage_two_scores(
     ranker: ShortlistRanker,
     user_vectors: npt.NDArray[np.float32],
     items: IntArray,
@@ -352,6 +361,7 @@ def with_item_mix(
     items: IntArray,
     histories: Sequence[IntArray] | None,
     reference: tuple[npt.NDArray[np.float32], IntArray] | None = None,
+    scale: MixScale | None = None,
 ) -> npt.NDArray[np.float32]:
     """Stage-two ``scores`` ``(n, S)`` mixed with the item-to-item and transition scores
     of each row's history, as far as the model learned to mix (``co_mix``,
@@ -362,17 +372,35 @@ def with_item_mix(
     (stage-two scores and items ``(n, R)`` of each row's own shortlist) standardizes
     over that shortlist instead, so candidates from elsewhere (a query's matches)
     are scored on the scale the mix was fitted on and keep the order they have
-    in the user's feed, whatever other candidates come with them.
+    in the user's feed, whatever other candidates come with them. ``scale``, that
+    reference's :func:`mix_scale`, does the same without scoring the reference again.
     """
     mixes = (float(ranker.co_mix), float(ranker.seq_mix))
     if all(m <= 0 for m in mixes) or histories is None:
         return scores
     signals = _mix_signals(ranker, items, histories, mixes, scores.shape)
-    ref = None
-    if reference is not None:
-        ref_scores, ref_items = reference
-        ref = (ref_scores, _mix_signals(ranker, ref_items, histories, mixes, ref_scores.shape))
-    return mix_scores(scores, signals, mixes, ref)
+    if scale is None and reference is not None:
+        scale = mix_scale(ranker, reference[0], reference[1], histories)
+    return mix_scores(scores, signals, mixes, scale)
+
+
+def mix_scale(
+    ranker: ShortlistRanker,
+    stage_two: npt.NDArray[np.float32],
+    items: IntArray,
+    histories: Sequence[IntArray] | None,
+) -> MixScale | None:
+    """The scale :func:`with_item_mix` puts candidates on when ``items`` (``(n, R)``,
+    with their stage-two scores) is the reference; None when the model does not mix.
+
+    It depends on the reference and the histories only, so a user's searches,
+    which all score on the scale of the user's feed, can share one.
+    """
+    mixes = (float(ranker.co_mix), float(ranker.seq_mix))
+    if all(m <= 0 for m in mixes) or histories is None:
+        return None
+    shape = np.asarray(stage_two).shape
+    return MixScale.of(stage_two, _mix_signals(ranker, items, histories, mixes, shape))
 
 
 def _mix_signals(
