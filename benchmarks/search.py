@@ -22,6 +22,10 @@ Measures, on the machine it runs on, with the bundled all-MiniLM-L6-v2:
   (rank-1, top-3), with the exact-title rule off so fusion alone decides;
 * **lexical at 100k items**: BM25 query time and new item -> first search
   hit, in process, on ML-100K grown to 100k items with synthetic films;
+* **in process** (``--only inprocess``): the CPU time of one ``Engine.search`` or
+  ``Engine.recommend`` call over a model the engine trained, one torch thread,
+  with the user's state and the query vector cached, and right after an event
+  for the user (state rebuilt);
 * **latency over HTTP**: a real ``lmrec serve`` process on 127.0.0.1 and
   ``wrk`` holding 1, 2 and 4 connections (closed loop: each sends its next
   request when the last is answered); *cold* queries are all distinct (each
@@ -40,9 +44,9 @@ Writes ``benchmarks/results/search.json`` and ``.md`` (or into ``--results``), k
 the sections not rerun; each section records the command that produced it and the
 latency section the machine's load average.
 
-Usage: ``.venv/bin/python benchmarks/search.py [--only p4,p4seeds,known,fusion,lexical100k,latency]
-[--p4-seeds 42,43,44] [--quick] [--query-int8] [--runtime auto|onnx|torch] [--trained]
-[--workers N]``
+Usage: ``.venv/bin/python benchmarks/search.py
+[--only p4,p4seeds,known,fusion,lexical100k,inprocess,latency] [--p4-seeds 42,43,44]
+[--quick] [--query-int8] [--runtime auto|onnx|torch] [--trained] [--workers N] [--users N]``
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ from lmrec.evaluate.search_protocol import evaluate_search, run_engine_p4
 from lmrec.evaluate.vectors import cached_vectors
 from lmrec.interactions import Interactions, item_text
 from lmrec.model import ModelConfig
-from lmrec.schema import Item
+from lmrec.schema import Event, EventKind, Item
 from lmrec.settings import Settings
 from lmrec.text import Encoder, load_encoder, text_hash
 from lmrec.text.tokenize import fold
@@ -439,6 +443,82 @@ def bench_lexical_100k(ds: Any, total: int, samples: int) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- in process
+
+#: Queries of the in-process section (a title, free text and genres).
+INPROCESS_QUERIES = ("toy story", "space adventure", "romantic comedy", "war drama", "Horror")
+
+
+def bench_inprocess(ds: Any, n_users: int) -> dict[str, Any]:
+    """CPU time of one request inside the process, over a model the engine trained.
+
+    What a request costs without HTTP or the load generator: the engine trains on
+    every ML-100K rating, then each timed call goes through ``Engine.search`` or
+    ``Engine.recommend`` once. *Cached* rows repeat calls whose user state and
+    query vector are already kept (the common case for an active user);
+    *after an event* rows ingest one click for the user first (untimed), so the
+    timed call rebuilds the user's state: the user tower, the reference
+    shortlist and its second-stage scale.
+    """
+    rng = random.Random(0)
+    users = sorted({e.user for e in ds.events})[:n_users]
+    item_ids = [it.id for it in ds.items]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", encoder=ENCODER, device="cpu")
+        with Engine.open(settings=settings) as eng:
+            upsert_all(eng, ds.items)
+            step = eng.settings.max_events_per_request
+            for i in range(0, len(ds.events), step):
+                eng.ingest(ds.events[i : i + step])
+            out["model"] = eng.train(progress=False).version
+            for u in users:  # warm-up: query vectors and user states cached
+                for q in INPROCESS_QUERIES:
+                    eng.search(q, user=u, k=10)
+                eng.recommend(u, k=10)
+                eng.recommend(u, k=10, category="Comedy")
+
+            def timed(calls: list[Any]) -> dict[str, float]:
+                ms = []
+                for call in calls:
+                    t0 = time.perf_counter()
+                    call()
+                    ms.append((time.perf_counter() - t0) * 1000.0)
+                return _percentiles(ms)
+
+            pairs = [(u, q) for u in users for q in INPROCESS_QUERIES]
+            out["search_personalized_cached"] = timed(
+                [partial(eng.search, q, user=u, k=10) for u, q in pairs]
+            )
+            out["search_anonymous_cached"] = timed([partial(eng.search, q, k=10) for _, q in pairs])
+            out["recommend_cached"] = timed([partial(eng.recommend, u, k=10) for u in users])
+            out["recommend_category_cached"] = timed(
+                [partial(eng.recommend, u, k=10, category="Comedy") for u in users]
+            )
+            ts = max(e.ts for e in ds.events) + 1.0
+            after = {
+                "search_personalized_after_event": partial(eng.search, INPROCESS_QUERIES[1], k=10),
+                "recommend_after_event": partial(eng.recommend, k=10),
+            }
+            for name, call in after.items():
+                ms = []
+                for u in users:
+                    ts += 1.0
+                    click = Event(user=u, kind=EventKind.CLICK, item=rng.choice(item_ids), ts=ts)
+                    eng.ingest([click])
+                    t0 = time.perf_counter()
+                    call(user=u)
+                    ms.append((time.perf_counter() - t0) * 1000.0)
+                out[name] = _percentiles(ms)
+    out["note"] = (
+        f"In process, one thread, SQLite store, exact vector index; {len(users)} users, "
+        f"queries {', '.join(INPROCESS_QUERIES)}; load average at the end: "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs."
+    )
+    print(f"in process: {out}", flush=True)
+    return out
+
+
 # --------------------------------------------------------------------------- latency
 
 
@@ -665,6 +745,19 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
                 f"| {p['p99_ms']:.1f} | {p['max_ms']:.1f} |"
             )
         lines.append("")
+    if "inprocess" in res:
+        ip = res["inprocess"]
+        lines += ["## Request CPU time in process (trained model)", "",
+                  *_command_line(res, "inprocess"), f"Model {ip['model']}. {ip['note']}", "",
+                  "| request | n | p50 ms | p95 ms | p99 ms | max ms |",
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for name, p in ip.items():
+            if isinstance(p, dict):
+                lines.append(
+                    f"| {name} | {p['n']} | {p['p50_ms']:.2f} | {p['p95_ms']:.2f} "
+                    f"| {p['p99_ms']:.2f} | {p['max_ms']:.2f} |"
+                )
+        lines.append("")
     for key in sorted(k for k in res if k.startswith("latency")):
         lat = res[key]
         if "seconds" not in lat:
@@ -716,6 +809,7 @@ def main() -> None:
         help="what encodes single queries (LMREC_ENCODER_RUNTIME); non-auto results are kept "
         "beside the others",
     )
+    ap.add_argument("--users", type=int, default=300, help="users timed by inprocess")
     ap.add_argument("--large", type=int, default=100_000, help="catalog size for lexical100k")
     ap.add_argument("--samples", type=int, default=100, help="new items timed by lexical100k")
     ap.add_argument(
@@ -741,6 +835,7 @@ def main() -> None:
         "known": f"known_item{q8}",
         "fusion": f"fusion{q8}",
         "lexical100k": "lexical_100k",
+        "inprocess": "inprocess",
         "latency": f"latency{q8}"
         + ("_trained" if args.trained else "")
         + (f"_w{args.workers}" if args.workers != 1 else ""),
@@ -762,6 +857,10 @@ def main() -> None:
             res[keys["fusion"]] = bench_fusion(ds, encoder, texts, vecs)
     if "lexical100k" in parts:
         res["lexical_100k"] = bench_lexical_100k(ds, args.large, args.samples)
+    if "inprocess" in parts:
+        torch.set_num_threads(1)  # as one server worker
+        res["inprocess"] = bench_inprocess(ds, args.users)
+        torch.set_num_threads(args.threads)
     if "latency" in parts:
         conns = [int(c) for c in args.connections.split(",")]
         res[keys["latency"]] = bench_latency(
