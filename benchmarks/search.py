@@ -472,6 +472,13 @@ def bench_inprocess(ds: Any, n_users: int) -> dict[str, Any]:
             for i in range(0, len(ds.events), step):
                 eng.ingest(ds.events[i : i + step])
             out["model"] = eng.train(progress=False).version
+            serving = eng._serving
+            if serving is not None:  # what the second stage does per request
+                rr = serving.model.net.rerank
+                out["second_stage"] = (
+                    f"ranker {'on' if bool(rr.enabled) else 'off'}, item mix {float(rr.co_mix):g}, "
+                    f"transition mix {float(rr.seq_mix):g}, shortlist {serving.shortlist}"
+                )
             for u in users:  # warm-up: query vectors and user states cached
                 for q in INPROCESS_QUERIES:
                     eng.search(q, user=u, k=10)
@@ -748,7 +755,9 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
     if "inprocess" in res:
         ip = res["inprocess"]
         lines += ["## Request CPU time in process (trained model)", "",
-                  *_command_line(res, "inprocess"), f"Model {ip['model']}. {ip['note']}", "",
+                  *_command_line(res, "inprocess"),
+                  f"Model {ip['model']} ({ip.get('second_stage', 'second stage not recorded')}). "
+                  f"{ip['note']}", "",
                   "| request | n | p50 ms | p95 ms | p99 ms | max ms |",
                   "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, p in ip.items():

@@ -105,18 +105,17 @@ class ModelServing:
         user_vector: Vector,
         hits: Sequence[tuple[str, float]],
         history: npt.NDArray[np.int64] | None = None,
-        reference: Sequence[tuple[str, float]] | None = None,
         scale: MixScale | None = None,
     ) -> list[tuple[str, float]]:
         """Re-score retrieval ``hits`` with the model's second stage, best first.
 
         ``history`` (the model item indices the user tower read, oldest first)
         lets the second stage mix in item-to-item scores when the model has them.
-        ``reference`` is the user's own retrieval shortlist when ``hits`` are not
-        (a query's matches): the mix is then standardized over it, so the hits
-        keep the order they have in the user's feed (see
-        :func:`lmrec.model.rerank.with_item_mix`). ``scale``, the reference's
-        :meth:`reference_scale`, does the same without scoring the reference again.
+        ``scale`` is the :meth:`reference_scale` of the user's own retrieval
+        shortlist when ``hits`` are not that shortlist (a query's matches, a
+        filtered feed): the mix is then standardized over the shortlist, so the
+        hits keep the order they have in the user's feed (see
+        :func:`lmrec.model.rerank.with_item_mix`); without it, over ``hits``.
 
         Items added after training have no ID in the model; the ranker then sees
         their text-built vector and a zero count, as in training for rare items.
@@ -127,31 +126,22 @@ class ModelServing:
         pos = self._positions(ids)
         ranker = self.model.net.rerank
         histories = None if history is None else [history]
-        ref_ids = [h[0] for h in reference] if reference and scale is None else None
         if not bool(ranker.enabled):
             # Mixing only: the hits' retrieval scores are the stage-two scores, so
             # no item vector is fetched and no tensor is built (a quarter of the cost).
             base = np.fromiter((h[1] for h in hits), dtype=np.float32, count=len(hits))
-            ref = None
-            if reference and ref_ids:
-                ref_base = np.fromiter((h[1] for h in reference), np.float32, len(reference))
-                ref = (ref_base[None, :], self._positions(ref_ids)[None, :])
-            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, ref, scale)[0]
+            scores = with_item_mix(ranker, base[None, :], pos[None, :], histories, None, scale)[0]
         else:
             vecs = self._vectors(ids)
             if vecs is None:  # removed since the search: keep retrieval's answer
                 return list(hits)
-            ref_vecs = self._vectors(ref_ids) if ref_ids is not None else None
             scores = rerank_scores(
                 ranker,
                 np.asarray(user_vector, dtype=np.float32)[None, :],
                 pos[None, :],
                 vecs[None, :, :],
                 histories,
-                None
-                if ref_ids is None or ref_vecs is None
-                else (self._positions(ref_ids)[None, :], ref_vecs[None, :, :]),
-                scale,
+                scale=scale,
             )[0]
         order = np.argsort(-scores, kind="stable")
         return [(ids[j], float(scores[j])) for j in order]
