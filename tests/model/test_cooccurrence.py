@@ -232,3 +232,25 @@ def test_the_judged_gain_averages_many_half_splits(monkeypatch: pytest.MonkeyPat
             want[mine] += ndcg[int(np.argmax(ndcg[:, other].mean(axis=1))), mine]
     fit = choose_mix(stage_two, weak, positions, seed=0)
     assert fit.with_ndcg10 == pytest.approx(want.mean() / MIX_SPLITS)
+
+
+def test_one_users_scores_equal_the_same_row_of_a_batch() -> None:
+    """A call for one user points only the table rows it gathers at the empty slot
+    (pointing the whole table cost more than the request); a batch points the table
+    once. Both must give the same numbers, "no source" entries included."""
+    rng = np.random.default_rng(4)
+    n, k = 40, 5
+    table = rng.integers(0, n, (n, k))
+    table[rng.random((n, k)) < 0.3] = -1  # slots with no neighbour / successor
+    weights = rng.random((n, k)).astype(np.float32)
+    history = [np.array([3, -1, 17, 3, 22, 9], dtype=np.int64)]
+    cands = rng.integers(-1, n, (1, 10))
+    many = np.repeat(cands, 20, axis=0)  # 200 candidates >= 40 items: the batch path
+    one = item_item_scores(table, weights, 0.9, history, cands)
+    batch = item_item_scores(table, weights, 0.9, history * 20, many)
+    assert one.any()
+    np.testing.assert_array_equal(one[0], batch[0])
+    one = transition_scores(table, weights, 0.9, 3, history, cands)  # 3 rows < 40 items
+    batch = transition_scores(table, weights, 0.9, 3, history * 20, many)  # 60 >= 40
+    assert one.any()
+    np.testing.assert_array_equal(one[0], batch[0])

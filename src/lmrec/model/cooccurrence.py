@@ -117,7 +117,10 @@ def item_item_scores(
     cands = np.asarray(candidates, dtype=np.int64)
     out = np.zeros(cands.shape, dtype=np.float32)
     # One slot past the catalog holds 0, where "no source" and unknown items point.
-    src = np.where(sources >= 0, sources, n_items)
+    # Pointing the whole table there costs more than a request's scoring, so a call
+    # that gathers fewer rows than the table has (one user's candidates) points
+    # only the rows it gathers.
+    src = None if cands.size < n_items else _past_end(sources, n_items)
     for r, hist in enumerate(histories):
         h = np.asarray(hist, dtype=np.int64)
         known = h >= 0
@@ -129,8 +132,14 @@ def item_item_scores(
         c = cands[r]
         ok = c >= 0
         cc = np.where(ok, c, 0)
-        out[r] = np.where(ok, (have[src[cc]] * weights[cc]).sum(axis=1), 0.0)
+        rows = src[cc] if src is not None else _past_end(sources[cc], n_items)
+        out[r] = np.where(ok, (have[rows] * weights[cc]).sum(axis=1), 0.0)
     return out
+
+
+def _past_end(table: IntArray, n_items: int) -> IntArray:
+    """``table`` with its ``-1`` entries pointed one slot past the catalog."""
+    return np.where(table >= 0, table, n_items)
 
 
 #: Weight of a pair ``g`` events apart in :func:`fit_transitions`: ``GAP_WEIGHT ** (g - 1)``.
@@ -204,7 +213,8 @@ def transition_scores(
     cands = np.asarray(candidates, dtype=np.int64)
     cands = np.where(cands >= 0, cands, n_items)
     out = np.zeros(cands.shape, dtype=np.float32)
-    targets = np.where(next_items >= 0, next_items, n_items)
+    # As in item_item_scores: a few users' last items need a few rows, not the table.
+    targets = None if len(histories) * max(last, 0) < n_items else _past_end(next_items, n_items)
     for r, hist in enumerate(histories):
         h = np.asarray(hist, dtype=np.int64)[-last:] if last > 0 else np.empty(0, np.int64)
         age = len(h) - 1 - np.arange(len(h))
@@ -213,7 +223,9 @@ def transition_scores(
             continue
         follows = np.zeros(n_items + 1, dtype=np.float32)
         step = np.power(decay, age[known], dtype=np.float64).astype(np.float32)
-        np.add.at(follows, targets[h[known]], weights[h[known]] * step[:, None])
+        hk = h[known]
+        rows = targets[hk] if targets is not None else _past_end(next_items[hk], n_items)
+        np.add.at(follows, rows, weights[hk] * step[:, None])
         follows[n_items] = 0.0
         out[r] = follows[cands[r]]
     return out
