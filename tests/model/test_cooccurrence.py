@@ -8,6 +8,7 @@ import pytest
 
 from lmrec.model.cooccurrence import (
     GAP_WEIGHT,
+    MixScale,
     fit_item_item,
     fit_transitions,
     item_item_scores,
@@ -92,7 +93,7 @@ def test_a_reference_fixes_the_scale_whatever_the_company() -> None:
     whole = mix_scores(ref, [sig], [0.7])
     cols = [1, 4, 6]
     alone = mix_scores(ref[:, cols], [sig[:, cols]], [0.7])
-    placed = mix_scores(ref[:, cols], [sig[:, cols]], [0.7], (ref, [sig]))
+    placed = mix_scores(ref[:, cols], [sig[:, cols]], [0.7], MixScale.of(ref, [sig]))
     np.testing.assert_allclose(placed, whole[:, cols], atol=1e-5)  # as in the whole set
     assert not np.allclose(alone, whole[:, cols], atol=1e-3)  # standardized alone, it moves
     z = standardize(ref[:, cols], ref)

@@ -158,6 +158,7 @@ class ModelServing:
         if not reference or self.shortlist == 0 or history is None:
             return None
         ids = [h[0] for h in reference]
+        pos = self._positions(ids)[None, :]
         ranker = self.model.net.rerank
         if not bool(ranker.enabled):
             base = np.fromiter((h[1] for h in reference), np.float32, len(reference))[None, :]
@@ -165,13 +166,9 @@ class ModelServing:
             vecs = self._vectors(ids)
             if vecs is None:
                 return None
-            base = stage_two_scores(
-                ranker,
-                np.asarray(user_vector, dtype=np.float32)[None, :],
-                self._positions(ids)[None, :],
-                vecs[None, :, :],
-            )
-        return mix_scale(ranker, base, self._positions(ids)[None, :], [history])
+            user = np.asarray(user_vector, dtype=np.float32)[None, :]
+            base = stage_two_scores(ranker, user, pos, vecs[None, :, :])
+        return mix_scale(ranker, base, pos, [history])
 
     def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """Model item index of each id; -1 for items added after training."""

@@ -281,23 +281,18 @@ def mix_scores(
     stage_two: FloatMatrix,
     signals: Sequence[FloatMatrix],
     mixes: Sequence[float],
-    reference: tuple[FloatMatrix, Sequence[FloatMatrix]] | MixScale | None = None,
+    reference: MixScale | None = None,
 ) -> FloatMatrix:
     """``z(stage_two) + Σ mix_k * z(signal_k)`` per row (``stage_two`` unchanged when
     every ``mix`` is 0).
 
-    ``reference`` (stage-two scores and signals of a reference candidate set, same
-    rows, or their :class:`MixScale`) supplies each ``z``'s mean and deviation
-    instead of the row itself; see :func:`standardize`.
+    ``reference`` (the :class:`MixScale` of a reference candidate set's stage-two
+    scores and signals, same rows) supplies each ``z``'s mean and deviation instead
+    of the row itself; see :func:`standardize`.
     """
     if all(m <= 0 for m in mixes):
         return stage_two
-    if reference is None:
-        scale = MixScale.of(stage_two, signals)
-    elif isinstance(reference, MixScale):
-        scale = reference
-    else:
-        scale = MixScale.of(reference[0], reference[1])
+    scale = reference if reference is not None else MixScale.of(stage_two, signals)
     out = scale.z(stage_two, 0)
     for k, (signal, mix) in enumerate(zip(signals, mixes, strict=True)):
         if mix > 0:
