@@ -140,3 +140,55 @@ def test_sasrec_windows_cover_every_transition_once() -> None:
     pairs = [(int(a), int(b)) for row in w for a, b in itertools.pairwise(row) if a]
     assert sorted(pairs) == [(t, t + 1) for t in range(1, 7)]
     assert w.shape == (2, 4)  # a one-event user has no transition, hence no window
+
+
+class _FixedScores:
+    """A ranker whose scores are the same row for every user."""
+
+    name = "fixed"
+
+    def __init__(self, row: list[float]) -> None:
+        self.row = np.asarray(row, dtype=np.float32)
+
+    def fit(self, train: Interactions, ctx: FitContext) -> None:
+        pass
+
+    def score(self, users: np.ndarray, histories: object) -> np.ndarray:
+        return np.tile(self.row, (len(users), 1))
+
+
+def test_validation_among_the_cold_items_ranks_only_them() -> None:
+    from lmrec.evaluate.base import ValidationSplit
+    from lmrec.evaluate.protocols import validation_ndcg
+
+    # Item 4 is the target; items 0-3 score higher, but only 1 and 3 are cold (with 4).
+    model = _FixedScores([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
+    valid = ValidationSplit(
+        users=np.array([0]),
+        items=np.array([4]),
+        histories=[np.array([0], dtype=np.int64)],  # the history is never a candidate
+        values=np.array([np.nan]),
+    )
+    assert validation_ndcg(model, valid, 6) == pytest.approx(1 / math.log2(3 + 2))  # rank 4
+    cold = np.array([1, 3, 4])
+    assert validation_ndcg(model, valid, 6, among=cold) == pytest.approx(1 / math.log2(2 + 2))
+
+
+def test_p3_tuning_ranks_validation_among_the_cold_items(synth: Interactions) -> None:
+    """The baselines tune on the question lmrec's early stopping and P3's test ask."""
+    from lmrec.evaluate.baselines.content_knn import ContentKNN
+    from lmrec.evaluate.protocols import validation_ndcg
+
+    (fold,) = split_cold_items(synth)
+    assert fold.valid is not None and fold.cold_items is not None
+    ctx = _ctx(synth, fold.valid, fold.cold_items)
+    search = RankerSearch("content_knn", ContentKNN, {"recent": [None, 2]})
+    search.fit(fold.train, ctx)
+    scores = {}
+    for recent in (None, 2):
+        m = ContentKNN(recent)
+        m.fit(fold.train, ctx)
+        scores[recent] = validation_ndcg(m, fold.valid, synth.n_items, among=fold.cold_items)
+        everything = validation_ndcg(m, fold.valid, synth.n_items)
+        assert scores[recent] > everything  # fewer competitors than all items
+    assert search.valid_score == pytest.approx(max(scores.values()))

@@ -201,14 +201,22 @@ def single_target_values(
     targets: IntArray,
     n_items: int,
     k: int = 10,
+    among: IntArray | None = None,
 ) -> dict[str, FloatVector]:
-    """Per-case expected HR@k, NDCG@k and reciprocal rank, ranking all items but the history."""
+    """Per-case expected HR@k, NDCG@k and reciprocal rank, ranking all items but the
+    history (or, given ``among``, only those items but the history)."""
     out = {f"HR@{k}": np.empty(users.size), f"NDCG@{k}": np.empty(users.size)}
     out["MRR"] = np.empty(users.size)
+    allowed = None
+    if among is not None and len(among):
+        allowed = np.zeros(n_items, dtype=bool)
+        allowed[np.asarray(among, dtype=np.int64)] = True
     for i in range(0, users.size, SCORE_BATCH):
         sl = slice(i, i + SCORE_BATCH)
         scores = score_in_batches(model, users[sl], histories[sl])
         cand = ~history_mask(n_items, histories[sl])
+        if allowed is not None:
+            cand &= allowed
         ranks = target_ranks(scores, targets[sl], cand)
         out[f"HR@{k}"][sl] = hit_values(ranks, k)
         out[f"NDCG@{k}"][sl] = ndcg_values(ranks, k)
@@ -232,11 +240,22 @@ def single_target_metrics(
     return _means(single_target_values(model, users, histories, targets, n_items, k))
 
 
-def validation_ndcg(model: Ranker, valid: ValidationSplit, n_items: int, k: int = 10) -> float:
-    """NDCG@k on a validation split, ranked like P1 (history excluded): the tuning objective."""
-    return single_target_metrics(model, valid.users, valid.histories, valid.items, n_items, k)[
-        f"NDCG@{k}"
-    ]
+def validation_ndcg(
+    model: Ranker,
+    valid: ValidationSplit,
+    n_items: int,
+    k: int = 10,
+    among: IntArray | None = None,
+) -> float:
+    """NDCG@k on a validation split, the tuning objective: ranked like P1 (history
+    excluded), or among ``among`` only. Pass the context's cold items: with them
+    (protocol P3) a validation cold item is ranked among the cold items, as the test
+    ranks its held-out items among themselves and as lmrec's own early stopping does,
+    so every model tunes on the same question."""
+    values = single_target_values(
+        model, valid.users, valid.histories, valid.items, n_items, k, among
+    )
+    return _means(values)[f"NDCG@{k}"]
 
 
 def _require(model: object, kind: type) -> None:
