@@ -204,7 +204,8 @@ def single_target_values(
     among: IntArray | None = None,
 ) -> dict[str, FloatVector]:
     """Per-case expected HR@k, NDCG@k and reciprocal rank, ranking all items but the
-    history (or, given ``among``, only those items but the history)."""
+    history (or, given a non-empty ``among``, only those items but the history; an empty
+    one, a context without cold items, restricts nothing)."""
     out = {f"HR@{k}": np.empty(users.size), f"NDCG@{k}": np.empty(users.size)}
     out["MRR"] = np.empty(users.size)
     allowed = None
