@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -170,8 +171,8 @@ def test_validation_among_the_cold_items_ranks_only_them() -> None:
         values=np.array([np.nan]),
     )
     assert validation_ndcg(model, valid, 6) == pytest.approx(1 / math.log2(3 + 2))  # rank 4
-    cold = np.array([1, 3, 4])
-    assert validation_ndcg(model, valid, 6, among=cold) == pytest.approx(1 / math.log2(2 + 2))
+    cold = replace(valid, among=np.array([1, 3, 4]))
+    assert validation_ndcg(model, cold, 6) == pytest.approx(1 / math.log2(2 + 2))
 
 
 def test_p3_tuning_ranks_validation_among_the_cold_items(synth: Interactions) -> None:
@@ -181,6 +182,8 @@ def test_p3_tuning_ranks_validation_among_the_cold_items(synth: Interactions) ->
 
     (fold,) = split_cold_items(synth)
     assert fold.valid is not None and fold.cold_items is not None
+    assert fold.valid.among is not None
+    assert sorted(fold.valid.among.tolist()) == sorted(fold.cold_items.tolist())
     ctx = _ctx(synth, fold.valid, fold.cold_items)
     search = RankerSearch("content_knn", ContentKNN, {"recent": [None, 2]})
     search.fit(fold.train, ctx)
@@ -188,7 +191,7 @@ def test_p3_tuning_ranks_validation_among_the_cold_items(synth: Interactions) ->
     for recent in (None, 2):
         m = ContentKNN(recent)
         m.fit(fold.train, ctx)
-        scores[recent] = validation_ndcg(m, fold.valid, synth.n_items, among=fold.cold_items)
-        everything = validation_ndcg(m, fold.valid, synth.n_items)
+        scores[recent] = validation_ndcg(m, fold.valid, synth.n_items)
+        everything = validation_ndcg(m, replace(fold.valid, among=None), synth.n_items)
         assert scores[recent] > everything  # fewer competitors than all items
     assert search.valid_score == pytest.approx(max(scores.values()))

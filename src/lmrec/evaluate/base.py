@@ -28,12 +28,16 @@ class ValidationSplit:
         items: The held-out item of each case (the one to rank high).
         histories: For each case, the user's item indices known before it, oldest first.
         values: The held-out rating of each case (NaN where the protocol has none).
+        among: The only items a case is ranked among (besides its history, which never
+            is), where the protocol ranks its test cases among a set too: P3's cold
+            items. ``None``: all items.
     """
 
     users: IntArray
     items: IntArray
     histories: Sequence[IntArray]
     values: npt.NDArray[np.float64]
+    among: IntArray | None = None
 
 
 @dataclass(frozen=True)

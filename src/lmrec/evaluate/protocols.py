@@ -241,20 +241,13 @@ def single_target_metrics(
     return _means(single_target_values(model, users, histories, targets, n_items, k))
 
 
-def validation_ndcg(
-    model: Ranker,
-    valid: ValidationSplit,
-    n_items: int,
-    k: int = 10,
-    among: IntArray | None = None,
-) -> float:
+def validation_ndcg(model: Ranker, valid: ValidationSplit, n_items: int, k: int = 10) -> float:
     """NDCG@k on a validation split, the tuning objective: ranked like P1 (history
-    excluded), or among ``among`` only. Pass the context's cold items: with them
-    (protocol P3) a validation cold item is ranked among the cold items, as the test
-    ranks its held-out items among themselves and as lmrec's own early stopping does,
-    so every model tunes on the same question."""
+    excluded), or among ``valid.among`` only (P3: the cold items, as its test ranks
+    held-out items among themselves and lmrec's own early stopping does), so every
+    model tunes on the question its protocol asks."""
     values = single_target_values(
-        model, valid.users, valid.histories, valid.items, n_items, k, among
+        model, valid.users, valid.histories, valid.items, n_items, k, valid.among
     )
     return _means(values)[f"NDCG@{k}"]
 
@@ -456,14 +449,15 @@ def split_cold_items(data: Interactions, seed: int = 42) -> list[Fold]:
             relevant.append(cold_by_user[u].astype(np.int64))
             histories.append(seen)
     vi = np.concatenate(v_items) if v_items else np.zeros(0, dtype=np.int64)
+    all_cold = np.union1d(cold, vcold).astype(np.int64)
     valid = ValidationSplit(
         users=np.asarray(v_users, dtype=np.int64),
         items=vi,
         histories=v_hist,
         values=np.full(vi.size, np.nan),
+        among=all_cold,
     )
     test = RankingTest(np.asarray(users, dtype=np.int64), histories, relevant, is_cold)
-    all_cold = np.union1d(cold, vcold).astype(np.int64)
     return [Fold(0, data.subset(train_rows), valid, test, cold_items=all_cold)]
 
 

@@ -64,8 +64,8 @@ class RankerSearch:
     """A ``Ranker`` that fits one model per grid point and keeps the best on validation.
 
     The objective is NDCG@10 on ``ctx.valid`` ranked like protocol P1 (all items
-    except the history), or among ``ctx.cold_items`` when the context names them
-    (P3). Without a validation split the first grid point is used.
+    except the history), or among the items the split names (``ValidationSplit.among``,
+    P3's cold items). Without a validation split the first grid point is used.
 
     Args:
         name: Name shown in reports.
@@ -94,11 +94,11 @@ class RankerSearch:
                 score = (
                     float("nan")
                     if ctx.valid is None
-                    else validation_ndcg(model, ctx.valid, train.n_items, among=ctx.cold_items)
+                    else validation_ndcg(model, ctx.valid, train.n_items)
                 )
                 best = (score, model, params)
                 break
-            score = validation_ndcg(model, ctx.valid, train.n_items, among=ctx.cold_items)
+            score = validation_ndcg(model, ctx.valid, train.n_items)
             log.info("%s %s valid NDCG@10 %.4f", self.name, params, score)
             if best is None or score > best[0]:
                 best = (score, model, params)

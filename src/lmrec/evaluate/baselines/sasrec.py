@@ -165,7 +165,7 @@ class SASRec:
                     opt.step()
                 if ctx.valid is None or (epoch % self.eval_every and epoch != self.epochs):
                     continue
-                score = validation_ndcg(self, ctx.valid, train.n_items, among=ctx.cold_items)
+                score = validation_ndcg(self, ctx.valid, train.n_items)
                 log.info("sasrec epoch %d loss %.3f valid NDCG@10 %.4f", epoch, loss.item(), score)
                 if score > best:
                     best, bad, self.best_epoch = score, 0, epoch
