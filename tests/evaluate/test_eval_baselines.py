@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import FitContext, Ranker, RatingModel
 from lmrec.evaluate.baselines import RANKERS, RATING_MODELS
 from lmrec.evaluate.baselines._common import RankerSearch, merge_validation
@@ -175,23 +176,67 @@ def test_validation_among_the_cold_items_ranks_only_them() -> None:
     assert validation_ndcg(model, cold, 6) == pytest.approx(1 / math.log2(2 + 2))
 
 
-def test_p3_tuning_ranks_validation_among_the_cold_items(synth: Interactions) -> None:
-    """The baselines tune on the question lmrec's early stopping and P3's test ask."""
+def test_per_user_validation_pools_a_users_cases_into_one_question() -> None:
+    """P3's form: one question per user, its held-out items all relevant, each user once."""
+    from lmrec.evaluate.base import ValidationSplit
+    from lmrec.evaluate.protocols import validation_ndcg
+
+    model = _FixedScores([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
+    h0, h1 = np.array([0], dtype=np.int64), np.array([2], dtype=np.int64)
+    valid = ValidationSplit(
+        users=np.array([0, 0, 1]),
+        items=np.array([3, 4, 5]),
+        histories=[h0, h0, h1],
+        values=np.full(3, np.nan),
+        among=np.array([1, 3, 4, 5]),
+        per_user=True,
+    )
+    # User 0 ranks 1, 3, 4, 5: its relevant 3 and 4 land 2nd and 3rd; user 1's 5 lands 4th.
+    user0 = (1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    user1 = 1 / math.log2(5)
+    assert validation_ndcg(model, valid, 6) == pytest.approx((user0 + user1) / 2)
+    # One question per case instead: 3 is 2nd, 4 is 3rd (3 is not relevant to it), 5 is 4th.
+    per_case = (1 / math.log2(3) + 1 / math.log2(4) + 1 / math.log2(5)) / 3
+    assert validation_ndcg(model, replace(valid, per_user=False), 6) == pytest.approx(per_case)
+    with pytest.raises(InvalidInputError, match="different histories"):
+        replace(valid, histories=[h0, h1, h1]).user_cases()
+
+
+def test_p3_tuning_asks_the_tests_question_of_the_validation_items(synth: Interactions) -> None:
+    """The baselines tune on the question P3's test asks (and lmrec's early stopping
+    does): per user, their validation items among the validation items only."""
     from lmrec.evaluate.baselines.content_knn import ContentKNN
+    from lmrec.evaluate.metrics import multi_relevant_values
     from lmrec.evaluate.protocols import validation_ndcg
 
     (fold,) = split_cold_items(synth)
-    assert fold.valid is not None and fold.cold_items is not None
-    assert fold.valid.among is not None
-    assert sorted(fold.valid.among.tolist()) == sorted(fold.cold_items.tolist())
-    ctx = _ctx(synth, fold.valid, fold.cold_items)
+    valid, test = fold.valid, fold.test
+    assert valid is not None and fold.cold_items is not None and valid.among is not None
+    assert isinstance(test, RankingTest) and test.candidates is not None
+    assert valid.per_user
+    assert set(valid.items.tolist()) <= set(valid.among.tolist())
+    assert set(valid.among.tolist()) <= set(fold.cold_items.tolist())
+    assert not test.candidates[valid.among].any()  # no test item is a validation candidate
+    ctx = _ctx(synth, valid, fold.cold_items)
     search = RankerSearch("content_knn", ContentKNN, {"recent": [None, 2]})
     search.fit(fold.train, ctx)
     scores = {}
+    users = sorted(set(valid.users.tolist()))
     for recent in (None, 2):
         m = ContentKNN(recent)
         m.fit(fold.train, ctx)
-        scores[recent] = validation_ndcg(m, fold.valid, synth.n_items)
-        everything = validation_ndcg(m, replace(fold.valid, among=None), synth.n_items)
+        scores[recent] = validation_ndcg(m, valid, synth.n_items)
+        # by hand: one row per user, relevant = all their validation items
+        rows, relevant, cand = [], [], np.zeros((len(users), synth.n_items), dtype=bool)
+        for r, u in enumerate(users):
+            mine = np.flatnonzero(valid.users == u)
+            rows.append(mine[0])
+            relevant.append(np.unique(valid.items[mine]))
+            cand[r, valid.among] = True
+            cand[r, valid.histories[mine[0]]] = False
+        got = m.score(np.asarray(users), [valid.histories[j] for j in rows])
+        by_hand = multi_relevant_values(got, relevant, 10, cand)["NDCG@10"].mean()
+        assert scores[recent] == pytest.approx(by_hand)
+        everything = validation_ndcg(m, replace(valid, among=None), synth.n_items)
         assert scores[recent] > everything  # fewer competitors than all items
     assert search.valid_score == pytest.approx(max(scores.values()))

@@ -176,3 +176,36 @@ def test_the_latest_targets_weigh_more(synthetic: Any) -> None:
 def test_recent_weighting_knobs_are_checked(bad: dict[str, float]) -> None:
     with pytest.raises(ModelError, match="recent"):
         ModelConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_cold_start_early_stopping_asks_p3s_question(synthetic: Any, small: ModelConfig) -> None:
+    """On P3's split, the metric early stopping keeps the best epoch by is the one the
+    harness tunes every baseline on: per user, their validation items among the
+    validation items only (one source, the split)."""
+    from lmrec.evaluate.protocols import split_cold_items, validation_ndcg
+    from lmrec.model.train import _validate
+
+    s = synthetic
+    (fold,) = split_cold_items(s.data)
+    assert fold.valid is not None and fold.valid.per_user
+    model = train_model(
+        fold.train,
+        s.item_vectors,
+        s.user_vectors,
+        small.replace(max_epochs=3, patience=3),
+        valid=fold.valid,
+        cold_items=fold.cold_items,
+        progress=False,
+    )
+    seqs = UserSequences.of(fold.train)
+
+    class Retrieval:
+        def score(self, users: np.ndarray, histories: Any) -> np.ndarray:
+            gaps, values = seqs.context_for(users, histories)
+            vecs = model.user_vectors(users, histories, gaps=gaps, values=values)
+            return model.score_vectors(vecs)
+
+    mine, shown = _validate(model, fold.valid, seqs, model.config, None)
+    assert "val_recall10" in shown
+    assert mine == pytest.approx(validation_ndcg(Retrieval(), fold.valid, s.data.n_items))  # type: ignore[arg-type]
+    assert mine == pytest.approx(max(e.metric for e in model.log))  # the epoch kept

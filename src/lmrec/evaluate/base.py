@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from lmrec.errors import InvalidInputError
 from lmrec.interactions import IntArray, Interactions
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -29,8 +30,13 @@ class ValidationSplit:
         histories: For each case, the user's item indices known before it, oldest first.
         values: The held-out rating of each case (NaN where the protocol has none).
         among: The only items a case is ranked among (besides its history, which never
-            is), where the protocol ranks its test cases among a set too: P3's cold
-            items. ``None``: all items.
+            is), where the protocol ranks its test cases among a set too: P3 ranks its
+            test items among themselves, so its validation cases rank among the
+            validation items. ``None``: all items.
+        per_user: Score the cases of one user as one case with several relevant items,
+            each user counting once, as P3's test does (:meth:`user_cases`). The
+            cases of one user must share one history. ``False``: every case is one
+            question with one relevant item, as P1's are.
     """
 
     users: IntArray
@@ -38,6 +44,41 @@ class ValidationSplit:
     histories: Sequence[IntArray]
     values: npt.NDArray[np.float64]
     among: IntArray | None = None
+    per_user: bool = False
+
+    def user_cases(self) -> tuple[IntArray, list[IntArray]]:
+        """The questions the metric asks: for each, the index of its first case (whose
+        user and history it has) and its relevant items. One per case, or with
+        :attr:`per_user` one per user, its relevant items all of that user's held-out
+        items."""
+        if not self.per_user:
+            return np.arange(len(self.users), dtype=np.int64), [
+                np.asarray([it], dtype=np.int64) for it in self.items
+            ]
+        first: dict[int, int] = {}
+        relevant: dict[int, list[int]] = {}
+        for j, (u, it) in enumerate(zip(self.users.tolist(), self.items.tolist(), strict=True)):
+            if u not in first:
+                first[u], relevant[u] = j, []
+            elif not np.array_equal(self.histories[j], self.histories[first[u]]):
+                raise InvalidInputError(
+                    f"per-user validation: user {u}'s cases have different histories"
+                )
+            relevant[u].append(it)
+        return np.asarray(list(first.values()), dtype=np.int64), [
+            np.unique(np.asarray(relevant[u], dtype=np.int64)) for u in first
+        ]
+
+    def candidate_mask(self, n_items: int, rows: IntArray) -> npt.NDArray[np.bool_]:
+        """``(len(rows), n_items)``: the items each of these cases is ranked among
+        (:attr:`among`, or all items), less its history."""
+        mask = np.ones((len(rows), n_items), dtype=bool)
+        if self.among is not None and len(self.among):
+            mask[:] = False
+            mask[:, np.asarray(self.among, dtype=np.int64)] = True
+        for r, j in enumerate(np.asarray(rows, dtype=np.int64)):
+            mask[r, np.asarray(self.histories[j], dtype=np.int64)] = False
+        return mask
 
 
 @dataclass(frozen=True)

@@ -238,11 +238,15 @@ def multi_relevant_values(
         scores: ``(n_cases, n_items)``.
         relevant: For each case, its relevant item indices (non-empty).
         k: Cut-off.
-        candidates: ``(n_items,)`` mask shared by all cases; all items when omitted.
+        candidates: ``(n_items,)`` mask shared by all cases, or ``(n_cases, n_items)``
+            one per case (a history to leave out, say); all items when omitted.
     """
+    if candidates is not None and candidates.ndim == 2 and candidates.shape != scores.shape:
+        raise InvalidInputError("per-case candidates must have the shape of scores")
     recalls, ndcgs = [], []
-    for row, rel in zip(scores, relevant, strict=True):
-        r = relevant_ranks(row, rel, candidates)
+    for j, (row, rel) in enumerate(zip(scores, relevant, strict=True)):
+        mask = candidates[j] if candidates is not None and candidates.ndim == 2 else candidates
+        r = relevant_ranks(row, rel, mask)
         recalls.append(recall_at(r, k))
         ndcgs.append(ndcg_at(r, k))
     return {

@@ -242,14 +242,26 @@ def single_target_metrics(
 
 
 def validation_ndcg(model: Ranker, valid: ValidationSplit, n_items: int, k: int = 10) -> float:
-    """NDCG@k on a validation split, the tuning objective: ranked like P1 (history
-    excluded), or among ``valid.among`` only (P3: the cold items, as its test ranks
-    held-out items among themselves and lmrec's own early stopping does), so every
-    model tunes on the question its protocol asks."""
-    values = single_target_values(
-        model, valid.users, valid.histories, valid.items, n_items, k, valid.among
-    )
-    return _means(values)[f"NDCG@{k}"]
+    """NDCG@k on a validation split, the tuning objective, asking the question the
+    protocol's test asks (as lmrec's own early stopping does): ranked like P1
+    (history excluded, one relevant item a case), or with P3's split one question
+    per user, its validation items relevant, ranked among the validation items
+    (``valid.among``, ``valid.per_user``)."""
+    if not valid.per_user:
+        values = single_target_values(
+            model, valid.users, valid.histories, valid.items, n_items, k, valid.among
+        )
+        return _means(values)[f"NDCG@{k}"]
+    first, relevant = valid.user_cases()
+    ndcg: list[FloatVector] = []
+    for i in range(0, first.size, SCORE_BATCH):
+        rows = first[i : i + SCORE_BATCH]
+        scores = score_in_batches(model, valid.users[rows], [valid.histories[j] for j in rows])
+        got = multi_relevant_values(
+            scores, relevant[i : i + SCORE_BATCH], k, valid.candidate_mask(n_items, rows)
+        )
+        ndcg.append(got[f"NDCG@{k}"])
+    return float(np.mean(np.concatenate(ndcg))) if ndcg else float("nan")
 
 
 def _require(model: object, kind: type) -> None:
@@ -409,7 +421,9 @@ def split_cold_items(data: Interactions, seed: int = 42) -> list[Fold]:
     events). The test case of a user who interacted with held-out items ranks
     all held-out test items; relevant = the held-out items they interacted
     with; the history is all of the user's events on the other items (the
-    validation items included), oldest first.
+    validation items included), oldest first. Validation asks the same question
+    of the validation items (``among`` = them, ``per_user``): one per user who
+    had any, those relevant, ranked among the validation items only.
     """
     cold = choose_cold_items(data, seed)
     is_cold = np.zeros(data.n_items, dtype=bool)
@@ -455,7 +469,8 @@ def split_cold_items(data: Interactions, seed: int = 42) -> list[Fold]:
         items=vi,
         histories=v_hist,
         values=np.full(vi.size, np.nan),
-        among=all_cold,
+        among=vcold,
+        per_user=True,
     )
     test = RankingTest(np.asarray(users, dtype=np.int64), histories, relevant, is_cold)
     return [Fold(0, data.subset(train_rows), valid, test, cold_items=all_cold)]

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate.base import ValidationSplit
+from lmrec.evaluate.metrics import multi_relevant_values
 from lmrec.interactions import Interactions
 from lmrec.model.config import ModelConfig
 from lmrec.model.cooccurrence import (
@@ -191,7 +192,10 @@ def _ndcg_at_10(
     seqs: UserSequences,
     candidates: npt.NDArray[np.bool_] | None,
 ) -> tuple[float, float]:
-    """Validation NDCG@10 and HR@10, ranking all candidates except the user's history."""
+    """Validation NDCG@10 and HR@10 (Recall@10 with ``valid.per_user``), ranking all
+    candidates except the user's history."""
+    if valid.per_user:
+        return _per_user_ndcg_at_10(model, valid, seqs, candidates)
     first, inverse = _distinct_cases(valid.users, valid.histories)
     users = valid.users[first]
     hist = [valid.histories[j] for j in first]
@@ -211,6 +215,31 @@ def _ndcg_at_10(
     hit = ranks < 10
     ndcg = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
     return float(ndcg.mean()), float(hit.mean())
+
+
+def _per_user_ndcg_at_10(
+    model: TrainedModel,
+    valid: ValidationSplit,
+    seqs: UserSequences,
+    candidates: npt.NDArray[np.bool_] | None,
+) -> tuple[float, float]:
+    """NDCG@10 and Recall@10 with one question per user, its held-out items relevant
+    (P3's test question; see :meth:`ValidationSplit.user_cases`)."""
+    first, relevant = valid.user_cases()
+    users = valid.users[first]
+    hist = [valid.histories[j] for j in first]
+    gaps, values = seqs.context_for(users, hist)
+    vecs = model.user_vectors(users, hist, gaps=gaps, values=values)
+    ndcg, recall = [], []
+    for s in range(0, len(first), 512):
+        scores = model.score_vectors(vecs[s : s + 512])
+        mask = valid.candidate_mask(scores.shape[1], first[s : s + 512])
+        if candidates is not None:
+            mask &= candidates
+        got = multi_relevant_values(scores, relevant[s : s + 512], 10, mask)
+        ndcg.append(got["NDCG@10"])
+        recall.append(got["Recall@10"])
+    return float(np.concatenate(ndcg).mean()), float(np.concatenate(recall).mean())
 
 
 def _valid_rmse(model: TrainedModel, valid: ValidationSplit, seqs: UserSequences) -> float:
@@ -545,15 +574,21 @@ def _validate(
     """The early-stopping metric (higher is better) and what the progress bar shows.
 
     The metric follows the leading head: RMSE when the rating loss outweighs the
-    next-item loss (and validation has ratings), else NDCG@10. With cold items,
-    validation cases rank among the cold items only, as a cold-start test does.
+    next-item loss (and validation has ratings), else NDCG@10. The items ranked are
+    the split's (``valid.among``: P3's validation items, as its test ranks its
+    cold items among themselves); a split that names none but comes with cold
+    items ranks among those (``candidates``), as a cold-start test does.
     """
     if valid is None or len(valid.users) == 0:
         return 0.0, {}
     rating_led = cfg.rating_weight > cfg.next_item_weight and bool(np.isfinite(valid.values).any())
     if not rating_led:
-        ndcg, hr = _ndcg_at_10(model, valid, seqs, candidates)
-        return ndcg, {"val_ndcg10": f"{ndcg:.4f}", "val_hr10": f"{hr:.4f}"}
+        if valid.among is not None and len(valid.among):
+            candidates = np.zeros(model.n_items, dtype=bool)
+            candidates[np.asarray(valid.among, dtype=np.int64)] = True
+        ndcg, hit = _ndcg_at_10(model, valid, seqs, candidates)
+        name = "val_recall10" if valid.per_user else "val_hr10"
+        return ndcg, {"val_ndcg10": f"{ndcg:.4f}", name: f"{hit:.4f}"}
     rmse = _valid_rmse(model, valid, seqs)
     return -rmse, {"val_rmse": f"{rmse:.4f}"}
 

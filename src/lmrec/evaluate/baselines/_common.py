@@ -63,9 +63,10 @@ def history_matrix(histories: Sequence[IntArray], n_items: int) -> sp.csr_matrix
 class RankerSearch:
     """A ``Ranker`` that fits one model per grid point and keeps the best on validation.
 
-    The objective is NDCG@10 on ``ctx.valid`` ranked like protocol P1 (all items
-    except the history), or among the items the split names (``ValidationSplit.among``,
-    P3's cold items). Without a validation split the first grid point is used.
+    The objective is NDCG@10 on ``ctx.valid`` asking the protocol's question
+    (:func:`~lmrec.evaluate.protocols.validation_ndcg`): ranked like P1 (all items
+    except the history), or like P3's test, per user among the validation items.
+    Without a validation split the first grid point is used.
 
     Args:
         name: Name shown in reports.
