@@ -111,8 +111,9 @@ class ModelConfig(_SavedConfig):
     """Dropout inside the towers."""
     id_dropout: float = 0.1
     """Chance an item or user ID embedding is dropped during training, so text alone works.
-    On MovieLens-100K 0 was lower, and 0.2 moved the nested split's P1 NDCG@10 by -0.0015
-    (95% interval -0.0039 to +0.0010) and P4 by -0.0043 on eight seeds (README)."""
+    On MovieLens-100K 0 was tried earlier and not kept, and 0.2 moved the nested split's
+    P1 NDCG@10 by -0.0015 (95% interval -0.0039 to +0.0010) and P4 by -0.0043 on eight
+    seeds (README)."""
     gap_dropout: float = 0.1
     """Chance a time gap is hidden during training (serving may not know every gap)."""
     value_dropout: float = 0.1
