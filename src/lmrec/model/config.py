@@ -113,7 +113,7 @@ class ModelConfig(_SavedConfig):
     """Chance an item or user ID embedding is dropped during training, so text alone works.
     On MovieLens-100K 0 was tried earlier and not kept, and 0.2 moved the nested split's
     P1 NDCG@10 by -0.0015 (95% interval -0.0039 to +0.0010) and P4 by -0.0043 on eight
-    seeds (README)."""
+    seeds (docs/tuning.md)."""
     gap_dropout: float = 0.1
     """Chance a time gap is hidden during training (serving may not know every gap)."""
     value_dropout: float = 0.1
@@ -161,7 +161,7 @@ class ModelConfig(_SavedConfig):
     small is noise, and P5 fell, so it stays at 2e-3; 4e-3 (seed 42) was lower on
     validation (0.1217). AdamW's betas stay PyTorch's (0.9, 0.999): SASRec's 0.98 for
     the second moment moved the nested split's P1 NDCG@10 by -0.0001 (95% interval
-    -0.0027 to +0.0024) and P4 by -0.0018 on eight seeds (README)."""
+    -0.0027 to +0.0024) and P4 by -0.0018 on eight seeds (docs/tuning.md)."""
     weight_decay: float = 1e-4
     """AdamW weight decay."""
     batch_size: int = 64
@@ -253,7 +253,7 @@ class ModelConfig(_SavedConfig):
     nested P1 NDCG@10 by +0.0019 on three seeds (ahead in 88% of bootstrap resamples,
     short of the rule) and, replicated on eight seeds (42-49), by +0.0021 (ahead in 98%;
     nested P4 +0.0039), so it was adopted. With tie-aware transitions as well, P5's
-    real-time HR@10 fell from 0.2268 to 0.2195 (README)."""
+    real-time HR@10 fell from 0.2268 to 0.2195 (docs/tuning.md)."""
     refit_epochs: int = 2
     """Epochs the engine trains on after early stopping, over every event including
     each user's last one that validation held out (see
@@ -273,7 +273,7 @@ class ModelConfig(_SavedConfig):
     noise on MovieLens-100K is as large as late-epoch progress, so this stops some trainings
     early (seed 45 on P1's split at epoch 11, best epoch 5, where other seeds climb to epochs
     15-17). Patience 18, the whole budget, judged on the nested split with seeds 42-49: only
-    one seed stopped early there, one epoch short, and the runs were identical (README)."""
+    one seed stopped early there, one epoch short, and the runs were identical (docs/tuning.md)."""
     max_seconds: float | None = None
     """Optional wall-clock budget; the best epoch so far is kept when it runs out.
     It trades reproducibility for bounded time (the epoch reached depends on load)."""

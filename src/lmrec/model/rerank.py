@@ -13,7 +13,7 @@ cases, against retrieval alone, and switched on only if it ranks the held-out
 halves better. The verdict and both figures are saved with the model. Training
 it on each user's last ten training positions instead (validation only choosing
 the epochs and judging) was tried on MovieLens-100K: it beat retrieval alone on
-seven of eight nested trainings but added nothing over the item mix (README).
+seven of eight nested trainings but added nothing over the item mix (docs/tuning.md).
 
 The shortlist may then be mixed with item-to-item and transition scores of the
 user's history (:mod:`lmrec.model.cooccurrence`); their weights live in this module's buffers
