@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from torch import nn
 
 from lmrec.model.config import ModelConfig
 from lmrec.model.towers import UserTower, fast_dropout
@@ -48,3 +51,13 @@ def test_padding_and_later_events_do_not_change_earlier_states() -> None:
     changed[0, :3] = 9.0  # padding is never attended to
     out = tower.states(changed, gaps, values, pad)
     assert torch.allclose(out[:, :-1][~pad[:, :-1]], base[:, :-1][~pad[:, :-1]], atol=1e-5)
+
+
+def test_feed_forward_width_follows_ffn_mult() -> None:
+    for mult in (2, 4):
+        tower = UserTower(5, 8, ModelConfig(dim=16, max_len=10, ffn_mult=mult)).eval()
+        block = cast(nn.TransformerEncoderLayer, tower.blocks[0])
+        assert block.linear1.out_features == 16 * mult
+        assert block.linear2.in_features == 16 * mult
+        hist, gaps, values, pad = _inputs()
+        assert tower.states(hist, gaps, values, pad).shape == (3, 7, 16)

@@ -116,7 +116,7 @@ class UserTower(nn.Module):
             nn.TransformerEncoderLayer(
                 d_model=cfg.dim,
                 nhead=cfg.n_heads,
-                dim_feedforward=cfg.dim * 2,
+                dim_feedforward=cfg.dim * cfg.ffn_mult,
                 dropout=cfg.dropout,
                 activation="gelu",
                 batch_first=True,
