@@ -61,3 +61,16 @@ def test_feed_forward_width_follows_ffn_mult() -> None:
         assert block.linear2.in_features == 16 * mult
         hist, gaps, values, pad = _inputs()
         assert tower.states(hist, gaps, values, pad).shape == (3, 7, 16)
+
+
+def test_user_id_off_leaves_u0_out_of_the_user_vector() -> None:
+    profile = torch.randn(3, 8)
+    users = torch.tensor([0, 1, 2])
+    for user_id in (True, False):
+        tower = UserTower(5, 8, ModelConfig(dim=16, max_len=10, user_id=user_id)).eval()
+        before = tower.static_part(profile, users, None)
+        with torch.no_grad():
+            tower.u0.weight.add_(1.0)
+        after = tower.static_part(profile, users, None)
+        assert torch.equal(before, after) is not user_id
+        assert torch.equal(tower.static_part(profile, None, None), tower.profile(profile))

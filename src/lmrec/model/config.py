@@ -121,6 +121,12 @@ class ModelConfig(_SavedConfig):
     On MovieLens-100K 0 was tried earlier and not kept, and 0.2 moved the nested split's
     P1 NDCG@10 by -0.0015 (95% interval -0.0039 to +0.0010) and P4 by -0.0043 on eight
     seeds (docs/tuning.md)."""
+    user_id: bool = True
+    """Add a learned ID embedding ``u0`` to each known user's vector. Off, a user is their
+    behaviour and profile text alone (SASRec has no user embedding): on MovieLens-100K
+    that moved the nested split's P1 NDCG@10 by -0.0015 (95% interval -0.0044 to
+    +0.0012) and P4 by -0.0056 (-0.0089 to -0.0024) on eight seeds (docs/tuning.md).
+    Off saves ``n_users * dim`` parameters where that matters more."""
     gap_dropout: float = 0.1
     """Chance a time gap is hidden during training (serving may not know every gap)."""
     value_dropout: float = 0.1

@@ -128,6 +128,7 @@ class UserTower(nn.Module):
         self.profile = nn.Linear(text_dim, cfg.dim)
         self.u0 = nn.Embedding(n_users, cfg.dim)
         nn.init.normal_(self.u0.weight, std=0.01)
+        self.user_id = cfg.user_id
         self.scale = math.sqrt(cfg.dim)
 
     def states(self, hist: Tensor, gaps: Tensor, values: Tensor, pad: Tensor) -> Tensor:
@@ -185,9 +186,10 @@ class UserTower(nn.Module):
         return attn.out_proj(out.transpose(1, 2).reshape(b, length, dim))  # type: ignore[no-any-return]
 
     def static_part(self, profile: Tensor, users: Tensor | None, keep_id: Tensor | None) -> Tensor:
-        """Profile projection plus ``u0`` (where the user has one and it is kept)."""
+        """Profile projection plus ``u0`` (where the user has one, it is kept, and
+        :attr:`~lmrec.model.config.ModelConfig.user_id` is on)."""
         out: Tensor = self.profile(profile)
-        if users is not None:
+        if users is not None and self.user_id:
             ids: Tensor = self.u0(users.clamp(min=0))
             mask = (users >= 0).to(out.dtype)
             if keep_id is not None:
