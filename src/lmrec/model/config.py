@@ -126,7 +126,8 @@ class ModelConfig(_SavedConfig):
     behaviour and profile text alone (SASRec has no user embedding): on MovieLens-100K
     that moved the nested split's P1 NDCG@10 by -0.0015 (95% interval -0.0044 to
     +0.0012) and P4 by -0.0056 (-0.0089 to -0.0024) on eight seeds (docs/tuning.md).
-    Off saves ``n_users * dim`` parameters where that matters more."""
+    Off, ``u0`` is still allocated and saved (unused), so checkpoints keep one layout;
+    the switch changes what the model reads, not its size."""
     gap_dropout: float = 0.1
     """Chance a time gap is hidden during training (serving may not know every gap)."""
     value_dropout: float = 0.1
