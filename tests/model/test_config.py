@@ -38,6 +38,7 @@ def test_overrides_are_parsed_as_each_fields_type() -> None:
         ("dim=0", "dim must be >= 1, not 0"),
         ("ffn_mult=0", "ffn_mult must be >= 1, not 0"),
         ("dropout=1.5", "dropout must be in [0, 1), not 1.5"),
+        ("user_id_dropout=1", "user_id_dropout must be in [0, 1), not 1.0"),
         ("dim=31", "dim (31) must be a multiple of n_heads (2)"),
         ("lr=-1", "lr must be > 0"),
     ],

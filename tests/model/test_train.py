@@ -58,6 +58,25 @@ def test_same_seed_same_scores(synthetic: Any, small: ModelConfig) -> None:
     assert not np.array_equal(sa, c.score(s.test_users, s.test_histories))
 
 
+def test_user_id_dropout_defaults_to_the_item_chance_and_can_differ(
+    synthetic: Any, small: ModelConfig
+) -> None:
+    # None means "as id_dropout": the same draws, so the same model as naming that
+    # chance explicitly; another chance for users alone trains a different model.
+    s = synthetic
+    cfg = small.replace(max_epochs=2, id_dropout=0.3)
+    same = cfg.replace(user_id_dropout=0.3)
+    apart = cfg.replace(user_id_dropout=0.0)
+    scores = [
+        train_model(s.train, s.item_vectors, s.user_vectors, c, progress=False).score(
+            s.test_users, s.test_histories
+        )
+        for c in (cfg, same, apart)
+    ]
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert not np.array_equal(scores[0], scores[2])
+
+
 def test_the_budget_is_counted_in_epochs_unless_seconds_are_asked_for(
     synthetic: Any, small: ModelConfig
 ) -> None:

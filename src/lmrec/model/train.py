@@ -708,7 +708,8 @@ def _step_loss(
     if win.query_text is not None:
         hist_cat = torch.cat([full_cat, net.items.text_part(win.query_text)])
     states = net.users.states(hist_cat[hist.clamp(min=0)], gaps, values, pad)
-    static = net.user_static(net.user_text[users], users, ~chance(cfg.id_dropout, len(users)))
+    user_drop = cfg.id_dropout if cfg.user_id_dropout is None else cfg.user_id_dropout
+    static = net.user_static(net.user_text[users], users, ~chance(user_drop, len(users)))
     u = states + static.unsqueeze(1)
     loss = torch.zeros((), device=dev)
     if cfg.next_item_weight > 0:
