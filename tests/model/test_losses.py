@@ -41,6 +41,33 @@ def test_full_softmax_matches_a_hand_computed_cross_entropy() -> None:
     assert float(loss) == pytest.approx(want, rel=1e-6)
 
 
+def test_a_second_target_is_scored_without_the_first_in_its_softmax() -> None:
+    users = torch.tensor([[1.0, 0.0], [0.5, -1.0], [0.2, 0.3]])
+    catalog = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [-1.0, 0.5]])
+    logits = (users @ catalog.T).tolist()
+    targets = torch.tensor([0, 2, 1])
+    weights = torch.tensor([1.0, 3.0, 1.0])
+    # Row 0's second target is item 2, which it already had (excluded): no term.
+    # Row 1: item 3 after item 2. Row 2: none.
+    after = torch.tensor([2, 3, -1])
+    after_w = torch.tensor([0.5, 1.5, 0.5])
+    excluded = exclusion_mask(torch.tensor([[2, -1], [-1, -1], [-1, -1]]), targets, 4)
+    loss = full_softmax_loss(users, catalog, targets, weights, excluded, after, after_w)
+    want = (
+        1.0 * _reference_ce(logits[0], 0, {0, 1, 3})
+        + 3.0 * _reference_ce(logits[1], 2, {0, 1, 2, 3})
+        + 1.0 * _reference_ce(logits[2], 1, {0, 1, 2, 3})
+        + 1.5 * _reference_ce(logits[1], 3, {0, 1, 3})
+    ) / 5.0
+    assert float(loss) == pytest.approx(want, rel=1e-6)
+    # A second target equal to the first, or of weight 0, adds nothing.
+    same = full_softmax_loss(users, catalog, targets, weights, excluded, targets.clone(), after_w)
+    none = full_softmax_loss(users, catalog, targets, weights, excluded)
+    assert float(same) == pytest.approx(float(none), rel=1e-6)
+    with pytest.raises(ValueError, match="after_weights"):
+        full_softmax_loss(users, catalog, targets, weights, excluded, after)
+
+
 def test_sampled_softmax_corrects_by_log_q_and_never_counts_the_target_as_negative() -> None:
     """Candidates are the batch's distinct targets plus draws from ``q``; every
     logit is lowered by ``log q``, and a draw of a row's own target is masked."""

@@ -77,6 +77,27 @@ def test_user_id_dropout_defaults_to_the_item_chance_and_can_differ(
     assert not np.array_equal(scores[0], scores[2])
 
 
+def test_a_skip_target_trains_a_different_model_that_still_learns(
+    synthetic: Any, small: ModelConfig, ndcg: Any
+) -> None:
+    s = synthetic
+    cfg = small.replace(max_epochs=3)
+    base = train_model(s.train, s.item_vectors, s.user_vectors, cfg, progress=False)
+    skip = train_model(
+        s.train,
+        s.item_vectors,
+        s.user_vectors,
+        cfg.replace(skip_target_weight=0.5),
+        progress=False,
+    )
+    scores = skip.score(s.test_users, s.test_histories)
+    assert not np.array_equal(scores, base.score(s.test_users, s.test_histories))
+    counts = np.bincount(s.train.item, minlength=s.data.n_items).astype(np.float32)
+    assert ndcg(scores, s) > ndcg(np.tile(counts, (len(s.test_users), 1)), s)
+    with pytest.raises(ModelError, match="full softmax"):
+        ModelConfig(skip_target_weight=0.5, negatives=10)
+
+
 def test_the_budget_is_counted_in_epochs_unless_seconds_are_asked_for(
     synthetic: Any, small: ModelConfig
 ) -> None:

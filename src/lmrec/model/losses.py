@@ -13,6 +13,8 @@ def full_softmax_loss(
     targets: Tensor,
     weights: Tensor,
     excluded: Tensor | None = None,
+    after: Tensor | None = None,
+    after_weights: Tensor | None = None,
 ) -> Tensor:
     """Weighted cross-entropy of each target item against the whole catalog.
 
@@ -28,12 +30,30 @@ def full_softmax_loss(
             softmax (items the user already had, which ranking never shows); build
             it with :func:`exclusion_mask`, once per step when several losses
             share the rows.
+        after: Optional second positive per row ``(N,)`` (the event after the
+            target), ``-1`` for none. It is scored on the same logits with the
+            row's target left out of its softmax, so the two positives do not
+            compete; rows where it is excluded or equals the target add nothing.
+        after_weights: Weight per row of the second positive ``(N,)``; the sum
+            is still divided by ``weights``' total, so these weigh against the
+            first targets' weights. Required with ``after``.
     """
     logits = users @ catalog.T
     if excluded is not None:
         logits = logits.masked_fill(excluded, -torch.inf)
     ce = F.cross_entropy(logits, targets, reduction="none")
-    return (ce * weights).sum() / weights.sum().clamp(min=1e-8)
+    total = (ce * weights).sum()
+    if after is not None:
+        if after_weights is None:
+            raise ValueError("after needs after_weights")
+        without = logits.scatter(1, targets.unsqueeze(1), -torch.inf)
+        slot = after.clamp(min=0).unsqueeze(1)
+        ok = (after >= 0) & (after != targets) & (after_weights > 0)
+        ok &= torch.isfinite(without.gather(1, slot).squeeze(1))
+        if bool(ok.any()):
+            ce2 = F.cross_entropy(without[ok], after[ok], reduction="none")
+            total = total + (ce2 * after_weights[ok]).sum()
+    return total / weights.sum().clamp(min=1e-8)
 
 
 def exclusion_mask(exclude: Tensor, targets: Tensor, n_items: int) -> Tensor:

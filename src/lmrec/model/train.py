@@ -716,6 +716,17 @@ def _step_loss(
         sel = (nexts >= 0) & (w_all > 0)
         rows, cols = sel.nonzero(as_tuple=True)
         us, tg, w = u[rows, cols], nexts[rows, cols], w_all[rows, cols]
+        after = after_w = None
+        if cfg.skip_target_weight > 0:
+            # The event two steps ahead: the next position's next event (none
+            # after a window's last position).
+            ahead = torch.full_like(nexts, -1)
+            ahead[:, :-1] = nexts[:, 1:]
+            ahead_w = torch.zeros_like(w_all)
+            ahead_w[:, :-1] = w_all[:, 1:]
+            after = ahead[rows, cols]
+            after = after.masked_fill(after >= net.n_items, -1)
+            after_w = cfg.skip_target_weight * ahead_w[rows, cols].clamp(min=0)
         items_only = hist if win.query_text is None else hist.masked_fill(hist >= net.n_items, -1)
         excluded = None
         if cfg.mask_seen and cfg.negatives <= 0:
@@ -729,7 +740,7 @@ def _step_loss(
             if cfg.negatives > 0:
                 part = sampled_softmax_loss(us, cat, tg, w, log_q, cfg.negatives, gen)
             else:
-                part = full_softmax_loss(us, cat, tg, w, excluded)
+                part = full_softmax_loss(us, cat, tg, w, excluded, after, after_w)
             loss = loss + cfg.next_item_weight * weight * part
     if cloze is not None:
         rows, cols = cloze.nonzero(as_tuple=True)
