@@ -66,6 +66,12 @@ def test_a_second_target_is_scored_without_the_first_in_its_softmax() -> None:
     assert float(same) == pytest.approx(float(none), rel=1e-6)
     with pytest.raises(ValueError, match="after_weights"):
         full_softmax_loss(users, catalog, targets, weights, excluded, after)
+    # Rows without a usable second target (row 0's is excluded: -inf) leave the
+    # gradient finite.
+    u, c = users.clone().requires_grad_(), catalog.clone().requires_grad_()
+    full_softmax_loss(u, c, targets, weights, excluded, after, after_w).backward()
+    assert u.grad is not None and c.grad is not None
+    assert bool(torch.isfinite(u.grad).all()) and bool(torch.isfinite(c.grad).all())
 
 
 def test_sampled_softmax_corrects_by_log_q_and_never_counts_the_target_as_negative() -> None:

@@ -50,9 +50,11 @@ def full_softmax_loss(
         slot = after.clamp(min=0).unsqueeze(1)
         ok = (after >= 0) & (after != targets) & (after_weights > 0)
         ok &= torch.isfinite(without.gather(1, slot).squeeze(1))
-        if bool(ok.any()):
-            ce2 = F.cross_entropy(without[ok], after[ok], reduction="none")
-            total = total + (ce2 * after_weights[ok]).sum()
+        # Rows without a usable second target are zeroed rather than selected, so
+        # the step never waits on the device to count them.
+        kept = without.masked_fill(~ok.unsqueeze(1), 0.0)
+        ce2 = F.cross_entropy(kept, slot.squeeze(1), reduction="none")
+        total = total + (ce2 * after_weights * ok).sum()
     return total / weights.sum().clamp(min=1e-8)
 
 
