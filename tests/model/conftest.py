@@ -4,10 +4,15 @@ Items fall into topics; an item's "language-model" vector is its topic's
 direction plus noise, so text alone says which items are alike. Each user
 prefers one topic (stated in the profile vector) and walks through it in a fixed
 order, so the next item is predictable from the last one.
+
+The small model trains on the CPU unless ``LMREC_TEST_DEVICE`` names another
+device: ``benchmarks/device/train_gpu.sh`` runs these tests with ``cuda`` on a
+lent GPU machine, the only place the training code's CUDA paths are exercised.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +40,7 @@ SMALL = ModelConfig(
     max_epochs=20,
     patience=20,
     lr=5e-3,
-    device="cpu",
+    device=os.environ.get("LMREC_TEST_DEVICE", "cpu"),
     seed=7,
 )
 
