@@ -48,7 +48,8 @@ def full_softmax_loss(
             raise ValueError("after needs after_weights")
         without = logits.scatter(1, targets.unsqueeze(1), -torch.inf)
         slot = after.clamp(min=0).unsqueeze(1)
-        ok = (after >= 0) & (after != targets) & (after_weights > 0)
+        # A second target equal to the first, or excluded, has a -inf logit here.
+        ok = (after >= 0) & (after_weights > 0)
         ok &= torch.isfinite(without.gather(1, slot).squeeze(1))
         # Rows without a usable second target are zeroed rather than selected, so
         # the step never waits on the device to count them.

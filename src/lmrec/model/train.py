@@ -720,13 +720,10 @@ def _step_loss(
         if cfg.skip_target_weight > 0:
             # The event two steps ahead: the next position's next event (none
             # after a window's last position).
-            ahead = torch.full_like(nexts, -1)
-            ahead[:, :-1] = nexts[:, 1:]
-            ahead_w = torch.zeros_like(w_all)
-            ahead_w[:, :-1] = w_all[:, 1:]
-            after = ahead[rows, cols]
+            step = (cols + 1).clamp(max=nexts.shape[1] - 1)
+            after = nexts[rows, step].masked_fill(cols + 1 == nexts.shape[1], -1)
             after = after.masked_fill(after >= net.n_items, -1)
-            after_w = cfg.skip_target_weight * ahead_w[rows, cols].clamp(min=0)
+            after_w = cfg.skip_target_weight * w_all[rows, step].clamp(min=0)
         items_only = hist if win.query_text is None else hist.masked_fill(hist >= net.n_items, -1)
         excluded = None
         if cfg.mask_seen and cfg.negatives <= 0:
