@@ -31,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from lmrec.allocator import keep_freed_memory
 from lmrec.data import load_dataset
 from lmrec.evaluate.protocols import split_next_item
 from lmrec.evaluate.vectors import cached_vector_sets
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
+    # As `lmrec train` does (lmrec.allocator); LMREC_KEEP_FREED_MEMORY=0 measures without.
+    kept = keep_freed_memory()
     device = resolve_device(args.device)
     settings = Settings()
     ds = load_dataset("ml-100k", settings=settings)
@@ -107,6 +110,7 @@ def main() -> None:
     result = {
         "device": describe(device),
         "torch": torch.__version__,
+        "freed_memory_kept": kept,
         "dataset": f"ml-100k, P1 training split (seed {args.seed})",
         "training_events": len(fold.train),
         "default_training": full,
@@ -118,7 +122,8 @@ def main() -> None:
         "# Training (`.venv/bin/python benchmarks/training.py "
         f"--device {args.device} --batch-sizes {args.batch_sizes} --epochs {args.epochs}`)",
         "",
-        f"Device: {result['device']}; torch {result['torch']}.",
+        f"Device: {result['device']}; torch {result['torch']}; freed memory kept "
+        f"(lmrec.allocator): {'yes' if kept else 'no'}.",
         f"Data: {result['dataset']}, {len(fold.train):,} events.",
         "",
         "| run | epochs | wall seconds | samples/s (steps only) |",

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lmrec.allocator import keep_freed_memory
 from lmrec.errors import InvalidInputError, LmrecError
 from lmrec.settings import Settings
 
@@ -650,6 +651,8 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Training and serving reuse large blocks step after step (lmrec.allocator).
+    keep_freed_memory()
     try:
         app()
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lmrec import __version__
+from lmrec.allocator import keep_freed_memory
 from lmrec.api.console_routes import router as console_router
 from lmrec.api.errors import install_error_handlers
 from lmrec.api.limits import BodySizeLimit, WorkerHeader
@@ -74,4 +75,5 @@ def one_thread_per_worker() -> None:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (multi-worker serving): settings from ``LMREC_*``."""
     one_thread_per_worker()
+    keep_freed_memory()  # each worker's background trainer, as in `lmrec serve` (lmrec.allocator)
     return create_app(settings=Settings())
