@@ -97,3 +97,20 @@ def test_bad_inputs_raise(trained: TrainedModel) -> None:
         trained.item_vectors(np.zeros((2, 3), dtype=np.float32))
     with pytest.raises(InvalidInputError):
         trained.user_vectors(np.array([0, 1]), [np.array([1])])
+
+
+def test_user_vectors_do_not_depend_on_the_batch(synthetic: Any, trained: TrainedModel) -> None:
+    """Users are scored in chunks sorted by history length; each row must be what
+    scoring that user alone gives, in the caller's order, across several chunks."""
+    s = synthetic
+    rng = np.random.default_rng(3)
+    n = 600  # more than two chunks
+    picked = rng.integers(0, len(s.test_users), n)
+    users = s.test_users[picked]
+    # Tails of random lengths (a few empty), so chunks mix short and long histories.
+    hists = [s.test_histories[j] for j in picked]
+    hists = [h[len(h) - int(rng.integers(0, len(h) + 1)) :] for h in hists]
+    together = trained.user_vectors(users, hists)
+    for row in rng.choice(n, 25, replace=False):
+        alone = trained.user_vectors(users[row : row + 1], [hists[row]])
+        np.testing.assert_allclose(together[row], alone[0], rtol=1e-4, atol=1e-5)

@@ -74,3 +74,15 @@ def test_user_id_off_leaves_u0_out_of_the_user_vector() -> None:
         after = tower.static_part(profile, users, None)
         assert torch.equal(before, after) is not user_id
         assert torch.equal(tower.static_part(profile, None, None), tower.profile(profile))
+
+
+def test_last_only_gives_the_newest_state_of_the_full_pass() -> None:
+    """Scoring reads only the newest state; computing the last block for that one
+    query must give what the full pass gives there, with padding and two blocks."""
+    torch.manual_seed(0)
+    tower = UserTower(5, 8, ModelConfig(dim=16, max_len=10, n_layers=2)).eval()
+    hist, gaps, values, pad = _inputs()
+    full = tower.states(hist, gaps, values, pad)
+    last = tower.states(hist, gaps, values, pad, last_only=True)
+    assert last.shape == (3, 1, 16)
+    torch.testing.assert_close(last, full[:, -1:], rtol=1e-5, atol=1e-6)

@@ -40,7 +40,9 @@ def full_softmax_loss(
     """
     logits = users @ catalog.T
     if excluded is not None:
-        logits = logits.masked_fill(excluded, -torch.inf)
+        # In place: the product's backward needs its inputs, not this output, and a
+        # copy of an (N, n_items) matrix per loss was a measurable share of a step.
+        logits.masked_fill_(excluded, -torch.inf)
     ce = F.cross_entropy(logits, targets, reduction="none")
     total = (ce * weights).sum()
     if after is not None:

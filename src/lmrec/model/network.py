@@ -91,8 +91,11 @@ class LmrecNet(nn.Module):
         gaps: Tensor,
         values: Tensor,
         pad: Tensor,
+        *,
+        last_only: bool = False,
     ) -> Tensor:
-        """Causal user states ``(B, L, dim)`` over left-padded histories, at scoring time.
+        """Causal user states ``(B, L, dim)`` over left-padded histories, at scoring time
+        (``(B, 1, dim)``, the newest position's, with ``last_only``).
 
         Known items are looked up in ``catalog``, the vectors this network gives
         its catalog (computed once per set of parameters): running the item tower
@@ -106,11 +109,12 @@ class LmrecNet(nn.Module):
             gaps: Gap buckets, ``(B, L)``.
             values: Rating buckets, ``(B, L)``.
             pad: True at padding positions, ``(B, L)``.
+            last_only: Only the newest position's state (see ``UserTower.states``).
         """
         vecs = catalog[hist_items.clamp(min=0)]
         if len(new_text):
             vecs[(hist_items < 0) & ~pad] = self.items.text_part(new_text)
-        return self.users.states(vecs, gaps, values, pad)
+        return self.users.states(vecs, gaps, values, pad, last_only=last_only)
 
     def user_static(self, profile: Tensor, users: Tensor, keep_id: Tensor | None = None) -> Tensor:
         """Profile projection plus ``u0``; ``users[j] = -1`` means an unknown user."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,8 @@ from lmrec.model.config import ModelConfig
 from lmrec.model.network import LmrecNet
 from lmrec.model.rerank import RerankFit
 from lmrec.model.towers import gap_buckets, value_buckets
+
+_T = TypeVar("_T")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -225,7 +228,7 @@ class TrainedModel:
             prof = torch.as_tensor(np.asarray(profiles, dtype=np.float32), device=self.device)
         p = pad_histories(self.net, histories, gaps, values, history_text, self.config.max_len)
         states = self.net.history_states(
-            self._catalog_tensor(), p.items, p.new_text, p.gaps, p.values, p.pad
+            self._catalog_tensor(), p.items, p.new_text, p.gaps, p.values, p.pad, last_only=True
         )
         empty = p.pad.all(dim=1, keepdim=True)
         last = states[:, -1] * (~empty).to(states.dtype)
@@ -257,19 +260,28 @@ class TrainedModel:
         if len(users) != len(histories):
             raise InvalidInputError("users and histories must have the same length")
         out = np.zeros((len(users), self.dim), dtype=np.float32)
+        users = np.asarray(users)
+        # Chunks of users with similar history lengths: a chunk is padded to its
+        # longest history, and ML-100K's histories run from 5 to several hundred.
+        lengths = np.fromiter((min(len(h), self.config.max_len) for h in histories), np.int64)
+        order = np.argsort(lengths, kind="stable")
+
+        def pick(rows: npt.NDArray[np.int64], seq: Sequence[_T] | None) -> list[_T] | None:
+            return None if seq is None else [seq[j] for j in rows]
+
         # inference_mode, not no_grad: no version counters or views are tracked,
         # which is measurable at one user per call (the serving path).
         with torch.inference_mode():
             for s in range(0, len(users), _CHUNK):
-                e = s + _CHUNK
-                out[s:e] = (
+                rows = order[s : s + _CHUNK]
+                out[rows] = (
                     self._user_tensor(
-                        users[s:e],
-                        histories[s:e],
-                        None if gaps is None else gaps[s:e],
-                        None if values is None else values[s:e],
-                        None if profiles is None else profiles[s:e],
-                        None if history_text is None else history_text[s:e],
+                        users[rows],
+                        [histories[j] for j in rows],
+                        pick(rows, gaps),
+                        pick(rows, values),
+                        None if profiles is None else np.asarray(profiles)[rows],
+                        pick(rows, history_text),
                     )
                     .cpu()
                     .numpy()

@@ -131,7 +131,9 @@ class UserTower(nn.Module):
         self.user_id = cfg.user_id
         self.scale = math.sqrt(cfg.dim)
 
-    def states(self, hist: Tensor, gaps: Tensor, values: Tensor, pad: Tensor) -> Tensor:
+    def states(
+        self, hist: Tensor, gaps: Tensor, values: Tensor, pad: Tensor, *, last_only: bool = False
+    ) -> Tensor:
         """Causal outputs ``(B, L, dim)``: position ``t`` has seen events ``<= t`` only.
 
         Args:
@@ -139,6 +141,10 @@ class UserTower(nn.Module):
             gaps: Gap bucket of each event, ``(B, L)``.
             values: Rating bucket of each event, ``(B, L)``.
             pad: True where a position is padding, ``(B, L)``.
+            last_only: Return the newest position's output alone, ``(B, 1, dim)``,
+                the one a user's vector is read from. The last block then attends
+                and transforms for that one query instead of all ``L``: scoring
+                users (validation every epoch, serving) does about half the work.
         """
         length = hist.shape[1]
         pos = torch.arange(self.max_len - length, self.max_len, device=hist.device)
@@ -152,7 +158,8 @@ class UserTower(nn.Module):
         # softmax is defined (its output is ignored).
         eye = torch.eye(length, dtype=torch.bool, device=hist.device)
         allowed = (causal & ~pad.unsqueeze(1)).unsqueeze(1)
-        for module in self.blocks:
+        last = len(self.blocks) - 1
+        for index, module in enumerate(self.blocks):
             block = cast(nn.TransformerEncoderLayer, module)
             keys = allowed
             if p > 0:
@@ -161,29 +168,54 @@ class UserTower(nn.Module):
                 # the fused kernel does with a slow per-element sampler on CPU).
                 drop = torch.rand(allowed.shape[0], 1, length, length, device=hist.device) < p
                 keys = allowed & ~drop
-            x = x + fast_dropout(self._attend(block, block.norm1(x), keys | eye), p)
+            keys = keys | eye
+            if last_only and index == last:
+                # Later positions never feed earlier ones, so the newest position's
+                # output needs every key and value but only its own query.
+                keys = keys[:, :, -1:]
+                attended = self._attend(block, block.norm1(x), keys, queries=1)
+                x = x[:, -1:] + fast_dropout(attended, p)
+            else:
+                x = x + fast_dropout(self._attend(block, block.norm1(x), keys), p)
             h = block.activation(block.linear1(block.norm2(x)))  # type: ignore[operator]
             x = x + fast_dropout(block.linear2(fast_dropout(h, p)), p)
         out: Tensor = self.norm(x)
         return out
 
-    def _attend(self, block: nn.TransformerEncoderLayer, x: Tensor, allowed: Tensor) -> Tensor:
+    def _attend(
+        self,
+        block: nn.TransformerEncoderLayer,
+        x: Tensor,
+        allowed: Tensor,
+        queries: int | None = None,
+    ) -> Tensor:
         """Multi-head self-attention of one pre-norm block, through the fused kernel.
 
         The block's own ``forward`` is bypassed on purpose: it materialises a
         float mask per head, which the fused kernel does not need. Attention
         dropout is applied to ``allowed`` by the caller (DropKey); the parameters,
-        and so checkpoints, are the block's own.
+        and so checkpoints, are the block's own. With ``queries``, only the last
+        that many positions ask (``allowed`` then has that many rows); every
+        position still gives its key and value.
         """
         attn = block.self_attn
         b, length, dim = x.shape
-        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
-        q, k, v = (
-            t.view(b, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
-            for t in qkv.chunk(3, dim=-1)
-        )
+        heads, width = self.n_heads, dim // self.n_heads
+        w, bias = attn.in_proj_weight, attn.in_proj_bias
+        if queries is None:
+            qkv = F.linear(x, w, bias)
+            q, k, v = (
+                t.view(b, length, heads, width).transpose(1, 2) for t in qkv.chunk(3, dim=-1)
+            )
+        else:
+            q_bias, kv_bias = (None, None) if bias is None else (bias[:dim], bias[dim:])
+            q = F.linear(x[:, -queries:], w[:dim], q_bias)
+            q = q.view(b, queries, heads, width).transpose(1, 2)
+            kv = F.linear(x, w[dim:], kv_bias)
+            k, v = (t.view(b, length, heads, width).transpose(1, 2) for t in kv.chunk(2, dim=-1))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        return attn.out_proj(out.transpose(1, 2).reshape(b, length, dim))  # type: ignore[no-any-return]
+        rows = out.shape[2]
+        return attn.out_proj(out.transpose(1, 2).reshape(b, rows, dim))  # type: ignore[no-any-return]
 
     def static_part(self, profile: Tensor, users: Tensor | None, keep_id: Tensor | None) -> Tensor:
         """Profile projection plus ``u0`` (where the user has one, it is kept, and

@@ -64,6 +64,7 @@ from lmrec.model.towers import gap_buckets, value_buckets
 from lmrec.text import resolve_device
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 Vectors = npt.NDArray[np.float32]
 
 
@@ -166,6 +167,32 @@ def _targets_per_window(win: _Windows, cfg: ModelConfig, train_rating: bool) -> 
     return count.cpu().numpy()
 
 
+class _ValidationContext:
+    """``UserSequences.context_for`` remembered per question.
+
+    Validation asks the same question (the same users and histories) every epoch,
+    and building the gaps and ratings in Python was a third of validating; the
+    answer depends on the training sequences alone, which do not change.
+    """
+
+    def __init__(self, seqs: UserSequences) -> None:
+        self.seqs = seqs
+        self._memo: dict[bytes, tuple[list[FloatArray], list[FloatArray]]] = {}
+
+    def context_for(
+        self, users: IntArray, histories: Sequence[IntArray]
+    ) -> tuple[list[FloatArray], list[FloatArray]]:
+        hist = [np.asarray(h, dtype=np.int64) for h in histories]
+        lengths = np.fromiter((len(h) for h in hist), np.int64, len(hist))
+        flat = np.concatenate(hist) if hist else np.empty(0, np.int64)
+        key = b"".join(
+            (np.asarray(users, dtype=np.int64).tobytes(), lengths.tobytes(), flat.tobytes())
+        )
+        if key not in self._memo:
+            self._memo[key] = self.seqs.context_for(users, histories)
+        return self._memo[key]
+
+
 def _distinct_cases(
     users: IntArray, histories: Sequence[IntArray]
 ) -> tuple[list[int], npt.NDArray[np.int64]]:
@@ -189,7 +216,7 @@ def _distinct_cases(
 def _ndcg_at_10(
     model: TrainedModel,
     valid: ValidationSplit,
-    seqs: UserSequences,
+    seqs: UserSequences | _ValidationContext,
     candidates: npt.NDArray[np.bool_] | None,
 ) -> tuple[float, float]:
     """Validation NDCG@10 and HR@10 (Recall@10 with ``valid.per_user``), ranking all
@@ -220,7 +247,7 @@ def _ndcg_at_10(
 def _per_user_ndcg_at_10(
     model: TrainedModel,
     valid: ValidationSplit,
-    seqs: UserSequences,
+    seqs: UserSequences | _ValidationContext,
     candidates: npt.NDArray[np.bool_] | None,
 ) -> tuple[float, float]:
     """NDCG@10 and Recall@10 with one question per user, its held-out items relevant
@@ -315,6 +342,7 @@ def train_model(
         warm_start(net, init, interactions.items.ids, interactions.users.ids)
     model = TrainedModel(net, cfg, interactions.items.ids, interactions.users.ids)
     seqs = UserSequences.of(interactions)
+    context = _ValidationContext(seqs)
     if queries is not None and len(queries):
         if queries.vectors.shape[1] != item_vectors.shape[1]:
             raise InvalidInputError("query vectors must have the item vectors' dimension")
@@ -343,7 +371,7 @@ def train_model(
         # the starting point on validation, the starting point is returned.
         net.eval()
         model.refresh()
-        best, _ = _validate(model, valid, seqs, cfg, cold_mask)
+        best, _ = _validate(model, valid, context, cfg, cold_mask)
         log.append(EpochLog(-1, float("nan"), best, time.monotonic() - started))
 
     def out_of_time() -> bool:
@@ -374,7 +402,7 @@ def train_model(
         step_seconds = time.perf_counter() - step_started
         net.eval()
         model.refresh()
-        metric, shown = _validate(model, valid, seqs, cfg, cold_mask)
+        metric, shown = _validate(model, valid, context, cfg, cold_mask)
         mean_loss = total / max(steps, 1)
         bar.set_postfix(loss=f"{mean_loss:.4f}", **shown)
         log.append(
@@ -567,7 +595,7 @@ def _load_item_tables(
 def _validate(
     model: TrainedModel,
     valid: ValidationSplit | None,
-    seqs: UserSequences,
+    context: _ValidationContext,
     cfg: ModelConfig,
     candidates: npt.NDArray[np.bool_] | None,
 ) -> tuple[float, dict[str, str]]:
@@ -586,10 +614,10 @@ def _validate(
         if valid.among is not None and len(valid.among):
             candidates = np.zeros(model.n_items, dtype=bool)
             candidates[np.asarray(valid.among, dtype=np.int64)] = True
-        ndcg, hit = _ndcg_at_10(model, valid, seqs, candidates)
+        ndcg, hit = _ndcg_at_10(model, valid, context, candidates)
         name = "val_recall10" if valid.per_user else "val_hr10"
         return ndcg, {"val_ndcg10": f"{ndcg:.4f}", name: f"{hit:.4f}"}
-    rmse = _valid_rmse(model, valid, seqs)
+    rmse = _valid_rmse(model, valid, context.seqs)
     return -rmse, {"val_rmse": f"{rmse:.4f}"}
 
 
