@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
 from lmrec.model.config import ModelConfig
-from lmrec.model.towers import UserTower, fast_dropout
+from lmrec.model.towers import UserTower, drop_mask, fast_dropout
 
 
 def test_fast_dropout_drops_the_given_share_and_keeps_the_mean() -> None:
@@ -86,3 +87,44 @@ def test_last_only_gives_the_newest_state_of_the_full_pass() -> None:
     last = tower.states(hist, gaps, values, pad, last_only=True)
     assert last.shape == (3, 1, 16)
     torch.testing.assert_close(last, full[:, -1:], rtol=1e-5, atol=1e-6)
+
+
+def test_default_masks_are_torch_rand_as_before() -> None:
+    """The default stream is unchanged: published figures were trained on it."""
+    x = torch.ones(1000)
+    torch.manual_seed(5)
+    got = fast_dropout(x, 0.3)
+    torch.manual_seed(5)
+    keep = torch.rand(x.shape) >= 0.3
+    assert torch.equal(got, x * keep.float() / 0.7)
+
+
+def test_numpy_masks_drop_the_given_share_and_follow_their_seed() -> None:
+    cpu = torch.device("cpu")
+    a = drop_mask((400, 500), 0.2, cpu, np.random.default_rng(1))
+    b = drop_mask((400, 500), 0.2, cpu, np.random.default_rng(1))
+    c = drop_mask((400, 500), 0.2, cpu, np.random.default_rng(2))
+    assert a.dtype == torch.bool and a.shape == (400, 500)
+    assert abs(float(a.float().mean()) - 0.2) < 0.005
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not drop_mask((1000,), 0.0, cpu, np.random.default_rng(1)).any()
+
+
+def test_fast_masks_tower_is_seeded_by_torch_and_equal_in_eval() -> None:
+    cfg = ModelConfig(dim=16, max_len=10, dropout=0.3, n_layers=2)
+    torch.manual_seed(0)
+    plain = UserTower(5, 8, cfg)
+    fast = UserTower(5, 8, cfg.replace(fast_masks=True))
+    fast.load_state_dict(plain.state_dict())
+    args = _inputs()
+    plain.eval()
+    fast.eval()
+    assert torch.equal(plain.states(*args), fast.states(*args))  # no masks in eval
+    fast.train()
+    torch.manual_seed(1)
+    a = fast.states(*args)
+    torch.manual_seed(1)
+    b = fast.states(*args)
+    c = fast.states(*args)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    assert torch.isfinite(a).all()

@@ -98,6 +98,23 @@ def test_a_skip_target_trains_a_different_model_that_still_learns(
         ModelConfig(skip_target_weight=0.5, negatives=10)
 
 
+def test_fast_masks_train_reproducibly_and_still_learn(
+    synthetic: Any, small: ModelConfig, ndcg: Any
+) -> None:
+    s = synthetic
+    cfg = small.replace(max_epochs=3, dropout=0.2)
+    runs = [
+        train_model(s.train, s.item_vectors, s.user_vectors, c, progress=False)
+        for c in (cfg, cfg.replace(fast_masks=True), cfg.replace(fast_masks=True))
+    ]
+    plain, fast, again = (m.score(s.test_users, s.test_histories) for m in runs)
+    assert np.array_equal(fast, again)  # the seed alone decides the model
+    if small.device == "cpu":  # on CUDA the masks are torch's either way
+        assert not np.array_equal(fast, plain)
+    counts = np.bincount(s.train.item, minlength=s.data.n_items).astype(np.float32)
+    assert ndcg(fast, s) > ndcg(np.tile(counts, (len(s.test_users), 1)), s)
+
+
 def test_the_budget_is_counted_in_epochs_unless_seconds_are_asked_for(
     synthetic: Any, small: ModelConfig
 ) -> None:
