@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate import command
 from lmrec.evaluate.merge import load_report, merge_reports
 from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult, comparisons
+from lmrec.evaluate.significance import seed_difference
 from lmrec.interactions import Interactions
 
 from .test_eval_command import _dataset
@@ -112,3 +114,29 @@ def test_command_merge_keeps_baseline_rows_and_rating_samples(
     old = load_report(out)
     assert old.runs[0]["started"].startswith("an earlier run")
     assert comparisons(old.protocol("P1")) == []
+
+
+def test_rows_with_several_seeds_get_a_seed_level_interval(tmp_path: Path) -> None:
+    """The case bootstrap holds each row's per-seed mean fixed; rows with two or more
+    training seeds on a one-fold protocol also get Welch's interval over the seeds,
+    in the JSON and as the table's last column, and keep it through a reload."""
+    rep = _rep({"popularity": {"NDCG@10": 0.2}, "lmrec": {"NDCG@10": 0.5}, "ease": {}})
+    p = rep.protocol("P1")
+    pop, lm, ease = p.models
+    ease.metrics = {"NDCG@10": 0.3}
+    for row, seeds in ((pop, [0.18, 0.22]), (lm, [0.45, 0.5, 0.55]), (ease, [0.3])):
+        row.train_seeds = list(range(42, 42 + len(seeds)))
+        row.folds = [{"NDCG@10": v} for v in seeds]
+        row.case_values = [float(np.mean(seeds))] * 10
+    rep.write(tmp_path)
+    got = {c.model: c for c in comparisons(load_report(tmp_path).protocol("P1"))}
+    want = seed_difference([0.45, 0.5, 0.55], [0.18, 0.22])
+    assert got["popularity"].seeds == want
+    assert got["ease"].seeds is None  # one seed: no spread to go on
+    md = load_report(tmp_path).to_markdown()
+    assert "seed-level interval |" in md
+    assert f"| [{want.low:+.4f}, {want.high:+.4f}] |" in md
+    data = json.loads((tmp_path / "report.json").read_text())
+    pairs = {c["model"]: c for c in data["protocols"][0]["comparisons"]}
+    assert pairs["popularity"]["seeds"]["high"] == pytest.approx(want.high)
+    assert pairs["ease"]["seeds"] is None

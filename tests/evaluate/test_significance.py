@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lmrec.errors import InvalidInputError
-from lmrec.evaluate.significance import paired_bootstrap
+from lmrec.evaluate.significance import paired_bootstrap, seed_difference
 
 
 def test_identical_rows_differ_by_nothing() -> None:
@@ -75,3 +75,25 @@ def test_bad_input_is_refused(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         paired_bootstrap(a, b, **kwargs)
+
+
+def test_seed_interval_by_hand() -> None:
+    # a: mean 2, sample variance 1 over 3 seeds; b: mean 1, sample variance 1 over 3.
+    # se = sqrt(1/3 + 1/3); Welch dof = (2/3)^2 / (2 * (1/3)^2 / 2) = 4; t(0.975, 4) = 2.7764.
+    d = seed_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    half = 2.7764451 * np.sqrt(2 / 3)
+    assert d.difference == pytest.approx(1.0)
+    assert d.low == pytest.approx(1.0 - half, abs=1e-6)
+    assert d.high == pytest.approx(1.0 + half, abs=1e-6)
+    assert (d.seeds_a, d.seeds_b) == (3, 3) and not d.clear
+
+
+def test_seed_interval_of_spread_free_rows_is_their_gap() -> None:
+    d = seed_difference([0.2, 0.2], [0.1, 0.1, 0.1])
+    assert d.low == pytest.approx(0.1) and d.high == pytest.approx(0.1) and d.clear
+
+
+@pytest.mark.parametrize("a, b", [([0.1], [0.1, 0.2]), ([0.1, float("nan")], [0.1, 0.2])])
+def test_seed_interval_refuses_too_few_or_bad_values(a: list[float], b: list[float]) -> None:
+    with pytest.raises(InvalidInputError):
+        seed_difference(a, b)

@@ -23,7 +23,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from lmrec.evaluate.significance import RESAMPLES, PairedDifference, paired_bootstrap
+from lmrec.evaluate.significance import (
+    RESAMPLES,
+    PairedDifference,
+    SeedDifference,
+    paired_bootstrap,
+    seed_difference,
+)
 
 LMREC = "lmrec"
 
@@ -209,12 +215,15 @@ class Comparison:
         model: The row it is compared with.
         metric: The headline metric.
         paired: ``leader`` minus ``model`` over the same test cases, with intervals.
+        seeds: ``leader`` minus ``model`` over training seeds (Welch), where the
+            protocol has one fold and both rows several seeds; else None.
     """
 
     leader: str
     model: str
     metric: str
     paired: PairedDifference
+    seeds: SeedDifference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +231,7 @@ class Comparison:
             "model": self.model,
             "metric": self.metric,
             **asdict(self.paired),
+            "seeds": None if self.seeds is None else asdict(self.seeds),
         }
 
 
@@ -249,11 +259,29 @@ def comparisons(p: ProtocolResult) -> list[Comparison]:
     leader = max(rows, key=lambda r: sign * r.metrics[metric])
     return [
         Comparison(
-            leader.model, r.model, metric, paired_bootstrap(leader.case_values, r.case_values)
+            leader.model,
+            r.model,
+            metric,
+            paired_bootstrap(leader.case_values, r.case_values),
+            _seed_difference(p, leader, r, metric),
         )
         for r in rows
         if r is not leader
     ]
+
+
+def _seed_difference(
+    p: ProtocolResult, a: ModelResult, b: ModelResult, metric: str
+) -> SeedDifference | None:
+    """``a`` minus ``b`` over training seeds, where each row's folds are its seeds."""
+    if p.n_folds != 1:
+        return None
+    per_seed = []
+    for r in (a, b):
+        if len(r.train_seeds) < 2 or len(r.folds) != len(r.train_seeds):
+            return None
+        per_seed.append([f[metric] for f in r.folds])
+    return seed_difference(per_seed[0], per_seed[1])
 
 
 @dataclass
@@ -454,18 +482,33 @@ def _comparison_table(p: ProtocolResult) -> list[str]:
         "row's, on the same cases (rows with several training seeds: the per-case mean "
         "over seeds). It shows how far the choice of test cases alone could move each "
         "gap; an interval that excludes 0 is a gap that choice does not explain.",
+    ]
+    with_seeds = any(c.seeds is not None for c in found)
+    if with_seeds:
+        lines.append(
+            "It does not show how far other training seeds would move each row's mean: "
+            f"the last column does, Welch's {pct} interval of the difference of the two rows' "
+            "per-seed means (rows with two or more seeds). A gap is settled only when "
+            "both intervals exclude 0."
+        )
+    seed_head, seed_rule = (" seed-level interval |", "---:|") if with_seeds else ("", "")
+    lines += [
         "",
         f"| {first.leader} vs | difference | {pct} interval | relative | {pct} interval "
-        f"| resamples with {first.leader} ahead |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| resamples with {first.leader} ahead |{seed_head}",
+        f"|---|---:|---:|---:|---:|---:|{seed_rule}",
     ]
     for c in found:
         d = c.paired
-        lines.append(
+        row = (
             f"| {c.model} | {d.difference:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] "
             f"| {_percent(d.relative)} | [{_percent(d.relative_low)}, {_percent(d.relative_high)}] "
             f"| {d.share_above:.1%} |"
         )
+        if with_seeds:
+            s = c.seeds
+            row += " – |" if s is None else f" [{s.low:+.4f}, {s.high:+.4f}] |"
+        lines.append(row)
     lines.append("")
     return lines
 
