@@ -261,6 +261,7 @@ class TrainedModel:
             raise InvalidInputError("users and histories must have the same length")
         out = np.zeros((len(users), self.dim), dtype=np.float32)
         users = np.asarray(users)
+        prof_rows = None if profiles is None else np.asarray(profiles)
         # Chunks of users with similar history lengths: a chunk is padded to its
         # longest history, and ML-100K's histories run from 5 to several hundred.
         lengths = np.fromiter((min(len(h), self.config.max_len) for h in histories), np.int64)
@@ -280,7 +281,7 @@ class TrainedModel:
                         [histories[j] for j in rows],
                         pick(rows, gaps),
                         pick(rows, values),
-                        None if profiles is None else np.asarray(profiles)[rows],
+                        None if prof_rows is None else prof_rows[rows],
                         pick(rows, history_text),
                     )
                     .cpu()
