@@ -56,6 +56,6 @@ def keep_freed_memory(threshold: int = THRESHOLD_BYTES) -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    took_mmap = mallopt(_M_MMAP_THRESHOLD, threshold) == 1
-    took_trim = mallopt(_M_TRIM_THRESHOLD, threshold) == 1
+    took_mmap = bool(mallopt(_M_MMAP_THRESHOLD, threshold) == 1)
+    took_trim = bool(mallopt(_M_TRIM_THRESHOLD, threshold) == 1)
     return took_mmap and took_trim
