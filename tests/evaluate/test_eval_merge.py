@@ -140,3 +140,13 @@ def test_rows_with_several_seeds_get_a_seed_level_interval(tmp_path: Path) -> No
     pairs = {c["model"]: c for c in data["protocols"][0]["comparisons"]}
     assert pairs["popularity"]["seeds"]["high"] == pytest.approx(want.high)
     assert pairs["ease"]["seeds"] is None
+
+
+def test_a_reloaded_report_keeps_its_charts(tmp_path: Path) -> None:
+    rep = _rep({"lmrec": {"NDCG@10": 0.5}})
+    rep.charts = [{"title": "P1 metrics per model", "file": "charts/metrics-P1.png"}]
+    rep.write(tmp_path)
+    back = load_report(tmp_path)
+    assert back.charts == rep.charts
+    back.write(tmp_path)
+    assert "charts/metrics-P1.png" in (tmp_path / "report.md").read_text()

@@ -54,6 +54,9 @@ def load_report(out_dir: Path) -> EvaluationReport:
         protocols=[_protocol(p) for p in data.get("protocols", [])],
         total_seconds=float(data.get("total_seconds") or 0.0),
         runs=[dict(r) for r in data.get("runs", [])],
+        # Kept so that writing a loaded report again keeps its Charts section (the
+        # PNGs stay beside it); a merge run draws them anew.
+        charts=[dict(c) for c in data.get("charts", [])],
     )
     if not report.runs:  # written before runs were recorded: one run of everything in it
         report.runs = [
