@@ -35,7 +35,26 @@ _BLOCK = 200
 
 
 @dataclass(frozen=True)
-class PairedDifference:
+class _Interval:
+    """A difference of means with its interval (shared by both kinds below)."""
+
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def clear(self) -> bool:
+        """True when the interval of the difference excludes zero."""
+        return self.low > 0 or self.high < 0
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise InvalidInputError(f"level must lie between 0 and 1, not {level}")
+
+
+@dataclass(frozen=True)
+class PairedDifference(_Interval):
     """``a`` against ``b`` on the same cases, with percentile intervals.
 
     Attributes:
@@ -48,20 +67,12 @@ class PairedDifference:
         level: Coverage of the intervals.
     """
 
-    difference: float
-    low: float
-    high: float
     relative: float
     relative_low: float
     relative_high: float
     share_above: float
     cases: int
     level: float = LEVEL
-
-    @property
-    def clear(self) -> bool:
-        """True when the interval of the difference excludes zero."""
-        return self.low > 0 or self.high < 0
 
 
 def paired_bootstrap(
@@ -92,8 +103,7 @@ def paired_bootstrap(
         raise InvalidInputError("paired values must be finite")
     if resamples < 100:
         raise InvalidInputError(f"resamples must be at least 100, not {resamples}")
-    if not 0.0 < level < 1.0:
-        raise InvalidInputError(f"level must lie between 0 and 1, not {level}")
+    _check_level(level)
     rng = np.random.default_rng(seed)
     n = x.size
     mean_a = np.empty(resamples)
@@ -128,7 +138,7 @@ def paired_bootstrap(
 
 
 @dataclass(frozen=True)
-class SeedDifference:
+class SeedDifference(_Interval):
     """``a`` against ``b`` over training seeds: Welch's interval of the difference of
     the two rows' per-seed means.
 
@@ -149,17 +159,9 @@ class SeedDifference:
         level: Coverage of the interval.
     """
 
-    difference: float
-    low: float
-    high: float
     seeds_a: int
     seeds_b: int
     level: float = LEVEL
-
-    @property
-    def clear(self) -> bool:
-        """True when the interval excludes zero."""
-        return self.low > 0 or self.high < 0
 
 
 def seed_difference(a: npt.ArrayLike, b: npt.ArrayLike, *, level: float = LEVEL) -> SeedDifference:
@@ -178,8 +180,7 @@ def seed_difference(a: npt.ArrayLike, b: npt.ArrayLike, *, level: float = LEVEL)
         raise InvalidInputError("a seed-level interval needs at least two seeds per row")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InvalidInputError("per-seed values must be finite")
-    if not 0.0 < level < 1.0:
-        raise InvalidInputError(f"level must lie between 0 and 1, not {level}")
+    _check_level(level)
     va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     diff = float(x.mean() - y.mean())
     se = float(np.sqrt(va + vb))
