@@ -142,6 +142,31 @@ def test_rows_with_several_seeds_get_a_seed_level_interval(tmp_path: Path) -> No
     assert pairs["ease"]["seeds"] is None
 
 
+def test_rows_fitted_with_the_same_seeds_are_paired_by_seed(tmp_path: Path) -> None:
+    """Two rows fitted with the same seeds share each seed's luck: their interval is
+    over the per-seed differences (marked p in the table), matched by seed, not by
+    position; rows with other seeds keep Welch's."""
+    rep = _rep({"lmrec": {"NDCG@10": 0.5}, "lmrec[dim=32]": {"NDCG@10": 0.4}, "ease": {}})
+    p = rep.protocol("P1")
+    lm, small, ease = p.models
+    ease.metrics = {"NDCG@10": 0.3}
+    lm.train_seeds, lm.folds = [42, 43, 44], [{"NDCG@10": v} for v in (0.45, 0.5, 0.55)]
+    # The same seeds listed in another order: the pairs are made by seed.
+    small.train_seeds = [44, 42, 43]
+    small.folds = [{"NDCG@10": v} for v in (0.46, 0.36, 0.41)]
+    ease.train_seeds, ease.folds = [50, 51], [{"NDCG@10": v} for v in (0.28, 0.32)]
+    for row in p.models:
+        row.case_values = [row.metrics["NDCG@10"]] * 10
+    rep.write(tmp_path)
+    got = {c.model: c for c in comparisons(load_report(tmp_path).protocol("P1"))}
+    want = seed_difference([0.45, 0.5, 0.55], [0.36, 0.41, 0.46], paired=True)
+    assert got["lmrec[dim=32]"].seeds == want
+    assert want.low == pytest.approx(0.09) and want.high == pytest.approx(0.09)
+    assert got["ease"].seeds == seed_difference([0.45, 0.5, 0.55], [0.28, 0.32])
+    md = load_report(tmp_path).to_markdown()
+    assert f"| [{want.low:+.4f}, {want.high:+.4f}] p |" in md
+
+
 def test_a_reloaded_report_keeps_its_charts(tmp_path: Path) -> None:
     rep = _rep({"lmrec": {"NDCG@10": 0.5}})
     rep.charts = [{"title": "P1 metrics per model", "file": "charts/metrics-P1.png"}]

@@ -97,3 +97,25 @@ def test_seed_interval_of_spread_free_rows_is_their_gap() -> None:
 def test_seed_interval_refuses_too_few_or_bad_values(a: list[float], b: list[float]) -> None:
     with pytest.raises(InvalidInputError):
         seed_difference(a, b)
+
+
+def test_paired_seed_interval_by_hand() -> None:
+    # Per-seed differences 1.0, 1.2, 0.8: mean 1, sample sd 0.2, se 0.2 / sqrt(3);
+    # t(0.975, 2) = 4.3027. Unpaired, the rows' own spread (sd 1) would swamp it.
+    a, b = [1.0, 2.2, 2.8], [0.0, 1.0, 2.0]
+    d = seed_difference(a, b, paired=True)
+    half = 4.3026527 * 0.2 / np.sqrt(3)
+    assert d.paired and d.difference == pytest.approx(1.0)
+    assert d.low == pytest.approx(1.0 - half, abs=1e-6)
+    assert d.high == pytest.approx(1.0 + half, abs=1e-6)
+    assert d.clear and not seed_difference(a, b).clear
+
+
+def test_paired_seed_interval_needs_one_value_per_seed_in_both_rows() -> None:
+    with pytest.raises(InvalidInputError, match="same seeds"):
+        seed_difference([0.1, 0.2, 0.3], [0.1, 0.2], paired=True)
+
+
+def test_paired_seed_interval_of_a_constant_gap_is_that_gap() -> None:
+    d = seed_difference([0.3, 0.5], [0.2, 0.4], paired=True)
+    assert d.low == pytest.approx(0.1) and d.high == pytest.approx(0.1)

@@ -215,7 +215,8 @@ class Comparison:
         model: The row it is compared with.
         metric: The headline metric.
         paired: ``leader`` minus ``model`` over the same test cases, with intervals.
-        seeds: ``leader`` minus ``model`` over training seeds (Welch), where the
+        seeds: ``leader`` minus ``model`` over training seeds (paired by seed when
+            both rows have the same seeds, else Welch), where the
             protocol has one fold and both rows several seeds; else None.
     """
 
@@ -273,15 +274,20 @@ def comparisons(p: ProtocolResult) -> list[Comparison]:
 def _seed_difference(
     p: ProtocolResult, a: ModelResult, b: ModelResult, metric: str
 ) -> SeedDifference | None:
-    """``a`` minus ``b`` over training seeds, where each row's folds are its seeds."""
+    """``a`` minus ``b`` over training seeds, where each row's folds are its seeds;
+    paired by seed when both rows were fitted with the same seeds."""
     if p.n_folds != 1:
         return None
     per_seed = []
     for r in (a, b):
         if len(r.train_seeds) < 2 or len(r.folds) != len(r.train_seeds):
             return None
-        per_seed.append([f[metric] for f in r.folds])
-    return seed_difference(per_seed[0], per_seed[1])
+        per_seed.append(dict(zip(r.train_seeds, (f[metric] for f in r.folds), strict=True)))
+    first, second = per_seed
+    if first.keys() == second.keys():
+        seeds = sorted(first)
+        return seed_difference([first[s] for s in seeds], [second[s] for s in seeds], paired=True)
+    return seed_difference(list(first.values()), list(second.values()))
 
 
 @dataclass
@@ -487,8 +493,9 @@ def _comparison_table(p: ProtocolResult) -> list[str]:
     if with_seeds:
         lines.append(
             "It does not show how far other training seeds would move each row's mean: "
-            f"the last column does, Welch's {pct} interval of the difference of the two rows' "
-            "per-seed means (rows with two or more seeds). A gap is settled only when "
+            f"the last column does, the {pct} t interval of the difference of the two rows' "
+            "per-seed means (rows with two or more seeds; paired by seed, marked p, when "
+            "both rows have the same seeds, else Welch's). A gap is settled only when "
             "both intervals exclude 0."
         )
     seed_head, seed_rule = (" seed-level interval |", "---:|") if with_seeds else ("", "")
@@ -507,7 +514,8 @@ def _comparison_table(p: ProtocolResult) -> list[str]:
         )
         if with_seeds:
             s = c.seeds
-            row += " – |" if s is None else f" [{s.low:+.4f}, {s.high:+.4f}] |"
+            mark = " p" if s is not None and s.paired else ""
+            row += " – |" if s is None else f" [{s.low:+.4f}, {s.high:+.4f}]{mark} |"
         lines.append(row)
     lines.append("")
     return lines

@@ -1,0 +1,95 @@
+"""``benchmarks/judge.py``: a change judged over the seeds of several report folders."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
+from lmrec.evaluate.significance import seed_difference
+
+VARIANT = "lmrec[dim=80]"
+
+
+def _judge() -> ModuleType:
+    path = Path(__file__).parents[2] / "benchmarks" / "judge.py"
+    spec = importlib.util.spec_from_file_location("judge", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclass resolves annotations through the module's entry here.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(name: str, seeds: list[int], values: list[float], cases: list[float]) -> ModelResult:
+    return ModelResult(
+        model=name,
+        metrics={"NDCG@10": float(np.mean(values))},
+        folds=[{"NDCG@10": v} for v in values],
+        train_seeds=seeds,
+        fit_seconds=150.0 * len(seeds),
+        case_values=cases,
+    )
+
+
+def _folder(
+    out: Path, seeds: list[int], base: list[float], gain: float, cases: list[float]
+) -> Path:
+    """A report with both nested protocols, the variant ``gain`` ahead on every seed
+    and on every case (P4 by half of it)."""
+    rep = EvaluationReport(dataset={"name": "x"}, seed=seeds[0], quick=False, encoder="fake")
+    for name, g in (("P1-nested", gain), ("P4-nested", gain / 2)):
+        p = ProtocolResult(name, name, ["NDCG@10"], [], 1, len(cases))
+        p.models = [
+            _row("lmrec", seeds, base, cases),
+            _row(VARIANT, seeds, [b + g for b in base], [c + g for c in cases]),
+        ]
+        rep.protocols.append(p)
+    rep.write(out)
+    return out
+
+
+def test_seeds_of_two_folders_are_pooled_and_paired(tmp_path: Path) -> None:
+    judge = _judge()
+    rng = np.random.default_rng(0)
+    cases = list(rng.random(50))
+    a = _folder(tmp_path / "a", [42, 43, 44], [0.13, 0.14, 0.12], 0.004, cases)
+    b = _folder(tmp_path / "b", [50, 51, 52], [0.125, 0.13, 0.128], 0.004, cases)
+    pooled = judge.pool([a, b], VARIANT, "P1-nested")
+    assert pooled.seeds == [42, 43, 44, 50, 51, 52]
+    assert pooled.base == [0.13, 0.14, 0.12, 0.125, 0.13, 0.128]
+    want = seed_difference(pooled.variant, pooled.base, level=0.9, paired=True)
+    assert pooled.difference(0.9) == want
+    assert want.difference == pytest.approx(0.004)
+    # every seed gained the same: paired, the interval is the gain itself
+    assert want.low == pytest.approx(0.004) and want.high == pytest.approx(0.004)
+    # the CSV keeps case values to 6 decimals
+    assert pooled.variant_cases == pytest.approx([c + 0.004 for c in cases], abs=1e-6)
+    assert pooled.cases().share_above == 1.0
+    assert judge.main([str(a), str(b), "--variant", VARIANT]) == 0
+
+
+def test_a_loss_or_a_slow_fit_fails_the_gate(tmp_path: Path) -> None:
+    judge = _judge()
+    cases = [0.1, 0.2, 0.3, 0.0]
+    worse = _folder(tmp_path / "w", [42, 43], [0.13, 0.14], -0.004, cases)
+    assert judge.main([str(worse), "--variant", VARIANT]) == 1
+    better = _folder(tmp_path / "b", [42, 43], [0.13, 0.14], 0.004, cases)
+    assert judge.main([str(better), "--variant", VARIANT, "--max-fit-seconds", "100"]) == 1
+
+
+def test_folders_must_not_repeat_seeds_or_miss_a_row(tmp_path: Path) -> None:
+    judge = _judge()
+    cases = [0.1, 0.2]
+    a = _folder(tmp_path / "a", [42, 43], [0.13, 0.14], 0.004, cases)
+    b = _folder(tmp_path / "b", [43, 44], [0.13, 0.14], 0.004, cases)
+    with pytest.raises(SystemExit, match="earlier folder"):
+        judge.pool([a, b], VARIANT, "P1-nested")
+    with pytest.raises(SystemExit, match="no row"):
+        judge.pool([a], "lmrec[dim=96]", "P1-nested")
