@@ -123,10 +123,13 @@ class ModelConfig(_SavedConfig):
     makes them about four times cheaper (see ``towers.drop_mask``). The drop chance
     is then a multiple of 1/65536 (0.2 becomes 0.199997). Off by default: it changes
     the random stream, so a seed's model is another draw of the same training, and
-    on the nested split (seeds 42-49) that draw came out behind the defaults by
-    0.0033 NDCG@10 on P1 and 0.0060 on P4, outside the case bootstrap's intervals
-    but inside the training-seed intervals (-0.0085 to +0.0019, -0.0141 to
-    +0.0022; docs/tuning.md). CUDA draws on the device either way."""
+    every published figure would have to be trained again. On the nested split that
+    draw came out behind the defaults on seeds 42-49 (P1 NDCG@10 -0.0033, P4 -0.0060
+    on 2026-12-07; -0.0019 and -0.0041 when re-run on 2026-12-08) and ahead on seeds
+    50-57 (+0.0043, +0.0069), each outside the case bootstrap's interval; over the
+    sixteen seeds +0.0012 (90% paired seed interval -0.0015 to +0.0039) and +0.0014
+    (-0.0029 to +0.0056): no difference, as it should be (docs/tuning.md). CUDA draws
+    on the device either way."""
     id_dropout: float = 0.1
     """Chance an item or user ID embedding is dropped during training, so text alone works.
     On MovieLens-100K 0 was tried earlier and not kept, and 0.2 moved the nested split's
