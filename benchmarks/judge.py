@@ -99,12 +99,12 @@ def pool(folders: list[Path], variant: str, protocol: str) -> Pooled:
         p = next((x for x in report.protocols if x.name == protocol), None)
         if p is None:
             raise SystemExit(f"{folder}: no {protocol} in the report")
-        rows = {name: p.model(name) for name in (BASE, variant)}
-        missing = [name for name, row in rows.items() if row is None]
-        if missing:
-            raise SystemExit(f"{folder}: {protocol} has no row {', '.join(missing)}")
-        b = _per_seed(rows[BASE], str(folder))  # type: ignore[arg-type]
-        v = _per_seed(rows[variant], str(folder))  # type: ignore[arg-type]
+        base_row, var_row = p.model(BASE), p.model(variant)
+        if base_row is None or var_row is None:
+            missing = BASE if base_row is None else variant
+            raise SystemExit(f"{folder}: {protocol} has no row {missing}")
+        b = _per_seed(base_row, str(folder))
+        v = _per_seed(var_row, str(folder))
         if set(b) != set(v):
             raise SystemExit(f"{folder}: {protocol}'s two rows were fitted with different seeds")
         again = set(b) & set(seeds)
@@ -115,8 +115,8 @@ def pool(folders: list[Path], variant: str, protocol: str) -> Pooled:
             base.append(b[s])
             var.append(v[s])
         # Each folder's case values are means over its seeds: weigh them by the seeds.
-        for k, row in enumerate((rows[BASE], rows[variant])):
-            values = np.asarray(row.case_values, dtype=np.float64) * len(b)  # type: ignore[union-attr]
+        for k, row in enumerate((base_row, var_row)):
+            values = np.asarray(row.case_values, dtype=np.float64) * len(b)
             if not values.size:
                 raise SystemExit(f"{folder}: {protocol}'s rows keep no per-case values")
             if len(case_sums) < 2:
@@ -125,7 +125,7 @@ def pool(folders: list[Path], variant: str, protocol: str) -> Pooled:
                 raise SystemExit(f"{folder}: {protocol} holds other test cases than before")
             else:
                 case_sums[k] = case_sums[k] + values
-        sec = _fit_seconds(rows[variant])  # type: ignore[arg-type]
+        sec = _fit_seconds(var_row)
         if sec is not None:
             fits.append(sec)
     n = len(seeds)
