@@ -433,12 +433,28 @@ def evaluate(
             "report the mean and spread; P5 keeps one.",
         ),
     ] = 1,
+    first_train_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--first-train-seed",
+            help="First training seed instead of SEED (the splits keep SEED), e.g. to add "
+            "seeds to a report with --merge --add-seeds.",
+        ),
+    ] = None,
     merge: Annotated[
         bool,
         typer.Option(
             "--merge",
             help="Re-run only the named protocols/models and keep every other row of the "
             "report already in --out (each run is listed in the report).",
+        ),
+    ] = False,
+    add_seeds: Annotated[
+        bool,
+        typer.Option(
+            "--add-seeds",
+            help="With --merge: join each re-run row with the report's row of the same "
+            "name (other training seeds, one-fold protocols) instead of replacing it.",
         ),
     ] = False,
     set_: Annotated[
@@ -479,6 +495,8 @@ def evaluate(
             merge=merge,
             lmrec_set=set_ or (),
             lmrec_rating_set=set_rating or (),
+            first_train_seed=first_train_seed,
+            add_seeds=add_seeds,
         )
         out.print(f"report: {folder / 'report.md'}")
         failed = command.failed_rows(folder)

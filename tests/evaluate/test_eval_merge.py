@@ -10,7 +10,7 @@ import pytest
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate import command
-from lmrec.evaluate.merge import load_report, merge_reports
+from lmrec.evaluate.merge import check_seeds_can_be_added, combine_seeds, load_report, merge_reports
 from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult, comparisons
 from lmrec.evaluate.significance import seed_difference
 from lmrec.interactions import Interactions
@@ -175,3 +175,143 @@ def test_a_reloaded_report_keeps_its_charts(tmp_path: Path) -> None:
     assert back.charts == rep.charts
     back.write(tmp_path)
     assert "charts/metrics-P1.png" in (tmp_path / "report.md").read_text()
+
+
+def _seeded(name: str, seeds: list[int], values: list[float], cases: list[float]) -> ModelResult:
+    return ModelResult(
+        model=name,
+        metrics={"NDCG@10": float(np.mean(values))},
+        std={"NDCG@10": float(np.std(values))},
+        folds=[{"NDCG@10": v} for v in values],
+        fit_seconds=2.0 * len(seeds),
+        score_seconds=1.0,
+        params=[{"epochs": s} for s in seeds],
+        by_history=[
+            {"bucket": "1-9", "low": 1, "high": 9, "cases": 2 * len(seeds), "mean": cases[0]},
+            {"bucket": "10-20", "low": 10, "high": 20, "cases": 2 * len(seeds), "mean": cases[-1]},
+        ],
+        training=[[{"epoch": 0.0, "valid": v}] for v in values],
+        training_metric="NDCG@10",
+        train_seeds=seeds,
+        case_values=cases,
+    )
+
+
+def test_adding_seeds_pools_the_fits_as_one_run_would() -> None:
+    old = _seeded("lmrec", [42, 43], [0.1, 0.2], [0.0, 0.2, 0.4, 0.2])
+    new = _seeded("lmrec", [50, 51, 52], [0.3, 0.1, 0.2], [0.6, 0.1, 0.1, 0.6])
+    got = combine_seeds(old, new)
+    assert got.train_seeds == [42, 43, 50, 51, 52]
+    assert [f["NDCG@10"] for f in got.folds] == [0.1, 0.2, 0.3, 0.1, 0.2]
+    assert got.metrics["NDCG@10"] == pytest.approx(0.18)
+    assert got.std["NDCG@10"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.1, 0.2]))
+    # each case: the mean over all five seeds (each run's mean weighed by its seeds)
+    assert got.case_values == pytest.approx([0.36, 0.14, 0.22, 0.44])
+    assert got.by_history[0]["cases"] == 10
+    assert got.by_history[0]["mean"] == pytest.approx((0.0 * 4 + 0.6 * 6) / 10)
+    assert got.fit_seconds == 10.0 and got.score_seconds == 2.0
+    assert [p["epochs"] for p in got.params] == [42, 43, 50, 51, 52]
+    assert len(got.training) == 5
+
+
+@pytest.mark.parametrize(
+    "new, message",
+    [
+        (_seeded("lmrec", [43, 44], [0.1, 0.2], [0.0] * 4), r"seeds \[43\]"),
+        (ModelResult(model="lmrec", metrics={"NDCG@10": 0.1}, error="boom"), "failed"),
+        (
+            ModelResult(
+                model="lmrec",
+                metrics={"NDCG@10": 0.1},
+                folds=[{"NDCG@10": 0.1}] * 5,
+                train_seeds=[50],
+            ),
+            "one entry per",
+        ),
+    ],
+)
+def test_rows_that_cannot_be_joined_are_refused(new: ModelResult, message: str) -> None:
+    old = _seeded("lmrec", [42, 43], [0.1, 0.2], [0.0] * 4)
+    with pytest.raises(InvalidInputError, match=message):
+        combine_seeds(old, new)
+
+
+def test_merge_with_add_seeds_joins_rows_and_pairs_them_by_seed() -> None:
+    cases = [0.1, 0.3, 0.2, 0.0, 0.1] * 2  # _rep's protocol has ten test cases
+    old = _rep({})
+    old.protocol("P1").models = [
+        _seeded("lmrec", [42, 43], [0.10, 0.20], cases),
+        _seeded("lmrec[dim=32]", [42, 43], [0.08, 0.19], cases),
+        _seeded("popularity", [42], [0.05], cases),
+    ]
+    new = _rep({}, when="t1")
+    new.protocol("P1").models = [
+        _seeded("lmrec", [50, 51], [0.15, 0.12], cases),
+        _seeded("lmrec[dim=32]", [50, 51], [0.13, 0.10], cases),
+    ]
+    merged = merge_reports(old, new, add_seeds=True)
+    rows = {m.model: m for m in merged.protocol("P1").models}
+    assert rows["lmrec"].train_seeds == [42, 43, 50, 51]
+    assert rows["popularity"].train_seeds == [42]  # not re-run: kept as it was
+    pairs = {c.model: c for c in comparisons(merged.protocol("P1"))}
+    seeds = pairs["lmrec[dim=32]"].seeds
+    assert seeds is not None and seeds.paired and seeds.seeds_a == 4
+    assert seeds.difference == pytest.approx(0.0175)
+    # without add_seeds the re-run rows replace the old ones
+    plain = {m.model: m for m in merge_reports(old, new).protocol("P1").models}
+    assert plain["lmrec"].train_seeds == [50, 51]
+
+
+def test_seeds_already_in_the_report_are_refused_before_any_fitting() -> None:
+    rep = _rep({})
+    rep.protocol("P1").models = [_seeded("lmrec", [42, 43], [0.1, 0.2], [0.0] * 4)]
+    check_seeds_can_be_added(rep, ["P1"], ["lmrec"], range(44, 46))
+    check_seeds_can_be_added(rep, ["P2"], None, range(42, 44))  # P1 not re-run
+    with pytest.raises(InvalidInputError, match=r"already holds training seeds \[43\]"):
+        check_seeds_can_be_added(rep, ["P1"], None, range(43, 45))
+    rep.protocol("P1").n_folds = 5
+    with pytest.raises(InvalidInputError, match="one-fold"):
+        check_seeds_can_be_added(rep, ["P1"], None, range(44, 46))
+
+
+@pytest.mark.slow
+def test_command_add_seeds_equals_one_run_with_all_seeds(
+    synth: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeds 42-43 and then 44-45 added with --first-train-seed give the row that one
+    run with seeds 42-45 gives."""
+    ds = _dataset(synth)
+    monkeypatch.setattr(command, "_load", lambda name, settings: ds)
+    kw = {"quick": True, "data_dir": tmp_path, "encoder": "fake"}
+    once = command.run(
+        "s", ["P1"], ["random", "sasrec"], out_dir=tmp_path / "a", train_seeds=4, **kw
+    )
+    two = tmp_path / "b"
+    command.run("s", ["P1"], ["random", "sasrec"], out_dir=two, train_seeds=2, **kw)
+    with pytest.raises(InvalidInputError, match="already holds"):
+        command.run(
+            "s", ["P1"], ["random"], out_dir=two, train_seeds=2, merge=True, add_seeds=True, **kw
+        )
+    with pytest.raises(InvalidInputError, match="needs --merge"):
+        command.run("s", ["P1"], ["random"], out_dir=two, add_seeds=True, **kw)
+    command.run(
+        "s",
+        ["P1"],
+        ["random", "sasrec"],
+        out_dir=two,
+        train_seeds=2,
+        first_train_seed=44,
+        merge=True,
+        add_seeds=True,
+        **kw,
+    )
+    a, b = (load_report(d).protocol("P1") for d in (once, two))
+    for name in ("random", "sasrec"):
+        x, y = a.model(name), b.model(name)
+        assert x is not None and y is not None
+        assert y.train_seeds == x.train_seeds == [42, 43, 44, 45]
+        assert y.folds == x.folds
+        assert y.metrics == pytest.approx(x.metrics) and y.std == pytest.approx(x.std)
+        assert y.case_values == pytest.approx(x.case_values, abs=2e-6)
+    runs = json.loads((two / "report.json").read_text())["runs"]
+    assert runs[-1]["first_train_seed"] == 44 and runs[-1]["add_seeds"] is True

@@ -167,6 +167,8 @@ def run(
     train_seeds: int = 1,
     lmrec_set: Sequence[str] = (),
     lmrec_rating_set: Sequence[str] = (),
+    first_train_seed: int | None = None,
+    add_seeds: bool = False,
 ) -> Path:
     """Evaluate ``models`` on ``protocols`` and write the report folder.
 
@@ -194,6 +196,11 @@ def run(
         lmrec_rating_set: ``KEY=VALUE`` changes to lmrec's
             :class:`~lmrec.model.RatingConfig` (``--set-rating``): lmrec's P2 rows
             come from that variant, named the same way.
+        first_train_seed: First training seed in place of ``seed``; the splits
+            keep ``seed``.
+        add_seeds: With ``merge``, join each re-run row with the report's row of
+            the same name instead of replacing it (its seeds must all be new; see
+            :func:`lmrec.evaluate.merge.combine_seeds`). One-fold protocols only.
 
     Returns:
         The report folder.
@@ -201,7 +208,8 @@ def run(
     Raises:
         NotFoundError: Unknown dataset, protocol or model.
         InvalidInputError: ``merge`` without a readable report in ``out_dir``, or
-            one made with another dataset, seed, mode or encoder.
+            one made with another dataset, seed, mode or encoder; ``add_seeds``
+            without ``merge``, or with rows it cannot join.
     """
     from lmrec.interactions import Interactions
     from lmrec.settings import Settings
@@ -237,6 +245,13 @@ def run(
         from lmrec.evaluate.merge import load_report
 
         earlier = load_report(out)  # fail before an hour of work, not after
+        if add_seeds:
+            from lmrec.evaluate.merge import check_seeds_can_be_added
+
+            first = seed if first_train_seed is None else first_train_seed
+            check_seeds_can_be_added(earlier, wanted, models, range(first, first + train_seeds))
+    elif add_seeds:
+        raise InvalidInputError("--add-seeds joins rows of a report: it needs --merge")
     out.mkdir(parents=True, exist_ok=True)
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     say(f"loading {dataset}")
@@ -258,6 +273,7 @@ def run(
             seed,
             quick,
             train_seeds=train_seeds,
+            first_train_seed=first_train_seed,
             encoder=settings.encoder,
             cache_dir=settings.data_dir / "cache" / "vectors",
             dataset_name=name,
@@ -302,12 +318,14 @@ def run(
             "seconds": report.total_seconds,
             **({"lmrec_set": list(lmrec_set)} if lmrec_set else {}),
             **({"lmrec_rating_set": list(lmrec_rating_set)} if lmrec_rating_set else {}),
+            **({"first_train_seed": first_train_seed} if first_train_seed is not None else {}),
+            **({"add_seeds": True} if add_seeds else {}),
         }
     ]
     if earlier is not None:
         from lmrec.evaluate.merge import merge_reports
 
-        report = merge_reports(earlier, report)
+        report = merge_reports(earlier, report, add_seeds=add_seeds)
         shutil.rmtree(out / ".merge-partial", ignore_errors=True)
     say("drawing charts")
     report.charts = draw_all(report, out)

@@ -8,6 +8,11 @@ as it was measured. :func:`merge_reports` does that on the saved
 the same protocol; everything else is kept. Every run that contributed rows is
 listed in the report (``runs``), so a reader sees which rows came from which
 run, and a full run without ``--merge`` remains the way to regenerate all of it.
+
+With ``add_seeds`` a re-run row is not replaced but joined with the old row of
+the same name (:func:`combine_seeds`): a run with other training seeds on the
+same split (``--first-train-seed``) adds its fits to the row, so a figure can be
+made more precise without fitting the seeds already in the report again.
 """
 
 from __future__ import annotations
@@ -76,11 +81,15 @@ def load_report(out_dir: Path) -> EvaluationReport:
     return report
 
 
-def merge_reports(old: EvaluationReport, new: EvaluationReport) -> EvaluationReport:
-    """``old`` with every row of ``new`` put in (replacing rows of the same protocol and model).
+def merge_reports(
+    old: EvaluationReport, new: EvaluationReport, *, add_seeds: bool = False
+) -> EvaluationReport:
+    """``old`` with every row of ``new`` put in (replacing rows of the same protocol and
+    model, or with ``add_seeds`` joined with them by :func:`combine_seeds`).
 
     Raises:
-        InvalidInputError: The two runs used another dataset, seed, mode or encoder.
+        InvalidInputError: The two runs used another dataset, seed, mode or encoder,
+            or (``add_seeds``) rows of the same name cannot be joined.
     """
     for name in _SAME:
         if getattr(old, name) != getattr(new, name):
@@ -99,7 +108,7 @@ def merge_reports(old: EvaluationReport, new: EvaluationReport) -> EvaluationRep
         seed=old.seed,
         quick=old.quick,
         encoder=old.encoder,
-        protocols=[_merge_protocol(p, new) for p in old.protocols],
+        protocols=[_merge_protocol(p, new, add_seeds) for p in old.protocols],
         total_seconds=old.total_seconds + new.total_seconds,
         runs=[*old.runs, *new.runs],
     )
@@ -109,13 +118,22 @@ def merge_reports(old: EvaluationReport, new: EvaluationReport) -> EvaluationRep
     return merged
 
 
-def _merge_protocol(old: ProtocolResult, new: EvaluationReport) -> ProtocolResult:
+def _merge_protocol(old: ProtocolResult, new: EvaluationReport, add_seeds: bool) -> ProtocolResult:
     fresh = next((p for p in new.protocols if p.name == old.name), None)
     if fresh is None:
         return old
-    rerun = {m.model for m in fresh.models}
+    if add_seeds and fresh.n_folds != old.n_folds:
+        raise InvalidInputError(
+            f"cannot add seeds on {old.name}: the runs split it into "
+            f"{old.n_folds} and {fresh.n_folds} folds"
+        )
+    rerun = {m.model: m for m in fresh.models}
     rows = [
-        next(m for m in fresh.models if m.model == r.model) if r.model in rerun else r
+        r
+        if r.model not in rerun
+        else combine_seeds(r, rerun[r.model], old.name)
+        if add_seeds
+        else rerun[r.model]
         for r in old.models
     ]
     rows += [m for m in fresh.models if m.model not in {r.model for r in old.models}]
@@ -129,6 +147,111 @@ def _merge_protocol(old: ProtocolResult, new: EvaluationReport) -> ProtocolResul
         models=rows,
         notes=fresh.notes or old.notes,
     )
+
+
+def check_seeds_can_be_added(
+    report: EvaluationReport,
+    protocols: list[str],
+    models: list[str] | None,
+    seeds: range,
+) -> None:
+    """Refuse, before any fitting, a run whose rows ``--add-seeds`` could not join.
+
+    Args:
+        report: The report the run will merge into.
+        protocols: The run's protocols.
+        models: The run's row names (every model when None).
+        seeds: The training seeds the run will fit.
+
+    Raises:
+        InvalidInputError: A protocol is not one fold per seed in the report (P2) or
+            is the streaming replay (P5, one seed), or a row of the report that the
+            run redoes already holds one of ``seeds``.
+    """
+    new = set(seeds)
+    for p in report.protocols:
+        if p.name not in protocols:
+            continue
+        if p.n_folds != 1 or not any(m.train_seeds for m in p.models):
+            raise InvalidInputError(
+                f"--add-seeds joins rows of one-fold protocols; {p.name} is not one"
+            )
+        for row in p.models:
+            if models is not None and row.model not in models:
+                continue
+            again = sorted(new & set(row.train_seeds))
+            if again:
+                raise InvalidInputError(
+                    f"{p.name} {row.model} already holds training seeds {again}; "
+                    "pick others with --first-train-seed"
+                )
+
+
+def combine_seeds(old: ModelResult, new: ModelResult, protocol: str = "") -> ModelResult:
+    """One row from two runs of the same model on the same split with other training seeds.
+
+    The fits are pooled as if one run had made them all: folds, seeds, chosen
+    parameters and training logs are listed together, each metric's mean and
+    (population) spread are taken over all of them, times are summed, the per-case
+    values are the mean over every seed (each run's means weighed by its seeds) and
+    the history buckets are joined case-weighted. Only rows with one entry per seed
+    (one-fold protocols: P1, P3, P4 and their nested forms) can be joined.
+
+    Raises:
+        InvalidInputError: Either row failed, is not one entry per seed, shares a
+            seed with the other, or they report other metrics.
+    """
+    where = f" on {protocol}" if protocol else ""
+    for row in (old, new):
+        if row.error:
+            raise InvalidInputError(f"cannot add seeds to {row.model}{where}: a run failed")
+        if not row.train_seeds or len(row.folds) != len(row.train_seeds):
+            raise InvalidInputError(
+                f"cannot add seeds to {row.model}{where}: its rows are not one entry per "
+                "training seed (only one-fold protocols can be joined)"
+            )
+    again = sorted(set(old.train_seeds) & set(new.train_seeds))
+    if again:
+        raise InvalidInputError(
+            f"cannot add seeds to {old.model}{where}: seeds {again} are in the report already"
+        )
+    if set(old.metrics) != set(new.metrics):
+        raise InvalidInputError(f"cannot add seeds to {old.model}{where}: other metrics")
+    folds = [*old.folds, *new.folds]
+    keys = list(old.metrics)
+    n_old, n_new = len(old.train_seeds), len(new.train_seeds)
+    cases: list[float] = []
+    if old.case_values and len(old.case_values) == len(new.case_values):
+        mixed = (np.asarray(old.case_values) * n_old + np.asarray(new.case_values) * n_new) / (
+            n_old + n_new
+        )
+        cases = [round(float(v), 6) for v in mixed]
+    return ModelResult(
+        model=old.model,
+        metrics={k: float(np.mean([f[k] for f in folds])) for k in keys},
+        std={k: float(np.std([f[k] for f in folds])) for k in keys},
+        folds=folds,
+        fit_seconds=old.fit_seconds + new.fit_seconds,
+        score_seconds=old.score_seconds + new.score_seconds,
+        params=[*old.params, *new.params],
+        by_history=_join_buckets(old.by_history, new.by_history),
+        training=[*old.training, *new.training],
+        training_metric=old.training_metric or new.training_metric,
+        train_seeds=[*old.train_seeds, *new.train_seeds],
+        shared_fits=old.shared_fits + new.shared_fits,
+        case_values=cases,
+    )
+
+
+def _join_buckets(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two runs' history buckets as one, when they cut the histories the same way."""
+    if [r["bucket"] for r in a] != [r["bucket"] for r in b]:
+        return []
+    out = []
+    for x, y in zip(a, b, strict=True):
+        n = x["cases"] + y["cases"]
+        out.append({**x, "cases": n, "mean": (x["mean"] * x["cases"] + y["mean"] * y["cases"]) / n})
+    return out
 
 
 def _merge_samples(old: list[RatingSample], new: list[RatingSample]) -> list[RatingSample]:

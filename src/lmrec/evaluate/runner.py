@@ -168,12 +168,15 @@ def _run_model(
     sample: RatingSample | None = None,
     *,
     train_seeds: int = 1,
+    first_seed: int | None = None,
     fits: FitCache | None = None,
 ) -> ModelResult:
-    """Fit ``name`` on every fold (``train_seeds`` times, seeds ``seed, seed + 1, ...``)
-    and score it; a fit found in ``fits`` (same split, fold and seed) is reused."""
+    """Fit ``name`` on every fold (``train_seeds`` times, seeds ``first_seed,
+    first_seed + 1, ...``, from the run seed when None) and score it; a fit found in
+    ``fits`` (same split, fold and seed) is reused."""
     res = ModelResult(model=name)
-    seeds = [ctx_base.seed + r for r in range(train_seeds)]
+    start = ctx_base.seed if first_seed is None else first_seed
+    seeds = [start + r for r in range(train_seeds)]
     res.train_seeds = seeds
     lengths: list[np.ndarray] = []
     headline: list[np.ndarray] = []
@@ -250,6 +253,7 @@ def run_evaluation(
     quick: bool = False,
     *,
     train_seeds: int = 1,
+    first_train_seed: int | None = None,
     encoder: str = DEFAULT_ENCODER,
     cache_dir: Path | None = None,
     dataset_name: str = "dataset",
@@ -269,6 +273,9 @@ def run_evaluation(
             its std the spread over them. One seed hides how much a model's
             figures move with its initialisation, which on small test sets can
             exceed the gap between two models.
+        first_train_seed: The first training seed in place of ``seed`` (the split
+            keeps ``seed``), so a later run can add other seeds on the same split
+            (``lmrec evaluate --first-train-seed 50 --merge --add-seeds``).
         encoder: Encoder name for item and user vectors (``fake`` in unit tests).
         cache_dir: Where vectors are cached; ``out_dir / "cache"`` by default.
         dataset_name: Shown in the report.
@@ -327,6 +334,7 @@ def run_evaluation(
                     quick,
                     sample,
                     train_seeds=train_seeds,
+                    first_seed=first_train_seed,
                     fits=fits if proto.split in shared else None,
                 )
             )
