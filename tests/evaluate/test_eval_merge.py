@@ -260,6 +260,11 @@ def test_merge_with_add_seeds_joins_rows_and_pairs_them_by_seed() -> None:
     # without add_seeds the re-run rows replace the old ones
     plain = {m.model: m for m in merge_reports(old, new).protocol("P1").models}
     assert plain["lmrec"].train_seeds == [50, 51]
+    # the report says which run added seeds
+    merged.runs[-1].update(add_seeds=True, first_train_seed=50)
+    assert "- t1: P1; all models; 1 s; seeds added to the rows (from seed 50)" in (
+        merged.to_markdown()
+    )
 
 
 def test_seeds_already_in_the_report_are_refused_before_any_fitting() -> None:

@@ -407,13 +407,24 @@ def _runs_lines(runs: list[dict[str, Any]]) -> list[str]:
     """Which run produced which rows, when rows of several runs were merged."""
     if len(runs) < 2:
         return []
-    out = ["", "Rows come from these runs (later runs replaced the rows they re-ran):", ""]
+    out = [
+        "",
+        "Rows come from these runs (later runs replaced the rows they re-ran, or added "
+        "training seeds to them where said):",
+        "",
+    ]
     for r in runs:
         models = ", ".join(r.get("models") or ["all models"])
         protos = ", ".join(r.get("protocols") or [])
-        out.append(
+        line = (
             f"- {r.get('started', '?')}: {protos}; {models}; {float(r.get('seconds', 0.0)):.0f} s"
         )
+        if r.get("add_seeds"):
+            first = r.get("first_train_seed")
+            line += "; seeds added to the rows" + (
+                f" (from seed {first})" if first is not None else ""
+            )
+        out.append(line)
     return out
 
 
