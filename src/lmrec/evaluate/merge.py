@@ -32,6 +32,8 @@ from lmrec.evaluate.report import (
     ProtocolResult,
     RatingSample,
     case_file,
+    fold_summary,
+    stored_case_values,
 )
 
 #: Report fields that must agree for two runs' rows to be comparable.
@@ -218,18 +220,18 @@ def combine_seeds(old: ModelResult, new: ModelResult, protocol: str = "") -> Mod
     if set(old.metrics) != set(new.metrics):
         raise InvalidInputError(f"cannot add seeds to {old.model}{where}: other metrics")
     folds = [*old.folds, *new.folds]
-    keys = list(old.metrics)
     n_old, n_new = len(old.train_seeds), len(new.train_seeds)
     cases: list[float] = []
     if old.case_values and len(old.case_values) == len(new.case_values):
-        mixed = (np.asarray(old.case_values) * n_old + np.asarray(new.case_values) * n_new) / (
-            n_old + n_new
+        cases = stored_case_values(
+            (np.asarray(old.case_values) * n_old + np.asarray(new.case_values) * n_new)
+            / (n_old + n_new)
         )
-        cases = [round(float(v), 6) for v in mixed]
+    metrics, std = fold_summary(folds, old.metrics)
     return ModelResult(
         model=old.model,
-        metrics={k: float(np.mean([f[k] for f in folds])) for k in keys},
-        std={k: float(np.std([f[k] for f in folds])) for k in keys},
+        metrics=metrics,
+        std=std,
         folds=folds,
         fit_seconds=old.fit_seconds + new.fit_seconds,
         score_seconds=old.score_seconds + new.score_seconds,

@@ -128,6 +128,24 @@ class TargetStatus:
         return {**asdict(self.target), **{k: v for k, v in asdict(self).items() if k != "target"}}
 
 
+def fold_summary(
+    folds: list[dict[str, float]], keys: Iterable[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """A row's ``metrics`` and ``std``: each metric's mean and population spread over
+    its folds (one entry per fold and training seed)."""
+    keys = list(keys)
+    return (
+        {k: float(np.mean([f[k] for f in folds])) for k in keys},
+        {k: float(np.std([f[k] for f in folds])) for k in keys},
+    )
+
+
+def stored_case_values(values: npt.ArrayLike) -> list[float]:
+    """Per-case values as a row keeps them: rounded to 6 decimals, enough for any mean
+    or interval and a third of the JSON."""
+    return [round(float(v), 6) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
 @dataclass
 class ModelResult:
     """One model on one protocol.

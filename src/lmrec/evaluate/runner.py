@@ -48,7 +48,9 @@ from lmrec.evaluate.report import (
     ModelResult,
     ProtocolResult,
     RatingSample,
+    fold_summary,
     lmrec_variant,
+    stored_case_values,
 )
 from lmrec.evaluate.vectors import cached_vector_sets
 from lmrec.interactions import Interactions
@@ -234,13 +236,11 @@ def _run_model(
         res.error = f"{type(exc).__name__}: {exc}"
         return res
     keys = protocol.metrics
-    res.metrics = {k: float(np.mean([f[k] for f in res.folds])) for k in keys}
-    res.std = {k: float(np.std([f[k] for f in res.folds])) for k in keys}
+    res.metrics, res.std = fold_summary(res.folds, keys)
     if lengths:
         res.by_history = history_buckets(np.concatenate(lengths), np.concatenate(headline))
     if per_case and len(per_case) == len(folds):
-        # Rounded: enough digits for any mean or interval, a third of the JSON.
-        res.case_values = [round(float(v), 6) for v in np.concatenate(per_case)]
+        res.case_values = stored_case_values(np.concatenate(per_case))
     return res
 
 
