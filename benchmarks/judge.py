@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmrec.evaluate.merge import load_report
+from lmrec.errors import InvalidInputError
+from lmrec.evaluate.merge import combine_seeds, load_report
 from lmrec.evaluate.report import ModelResult
 from lmrec.evaluate.significance import (
     PairedDifference,
@@ -72,11 +73,7 @@ class Pooled:
         return paired_bootstrap(self.variant_cases, self.base_cases)
 
 
-def _per_seed(row: ModelResult, where: str) -> dict[int, float]:
-    if row.error:
-        raise SystemExit(f"{where}: row {row.model} failed: {row.error}")
-    if len(row.folds) != len(row.train_seeds):
-        raise SystemExit(f"{where}: row {row.model} does not hold one fold per training seed")
+def _per_seed(row: ModelResult) -> dict[int, float]:
     return {s: f[METRIC] for s, f in zip(row.train_seeds, row.folds, strict=True)}
 
 
@@ -88,12 +85,10 @@ def _fit_seconds(row: ModelResult) -> float | None:
 
 
 def pool(folders: list[Path], variant: str, protocol: str) -> Pooled:
-    """Both rows' per-seed values of ``protocol`` from every folder, seeds matched."""
-    seeds: list[int] = []
-    base: list[float] = []
-    var: list[float] = []
-    fits: list[float] = []
-    case_sums: list[np.ndarray] = []
+    """Both rows' per-seed values of ``protocol`` from every folder, seeds matched;
+    each row's folders are joined as ``lmrec evaluate --add-seeds`` joins runs
+    (:func:`lmrec.evaluate.merge.combine_seeds`)."""
+    joined: dict[str, ModelResult] = {}
     for folder in folders:
         report = load_report(folder)
         p = next((x for x in report.protocols if x.name == protocol), None)
@@ -103,33 +98,35 @@ def pool(folders: list[Path], variant: str, protocol: str) -> Pooled:
         if base_row is None or var_row is None:
             missing = BASE if base_row is None else variant
             raise SystemExit(f"{folder}: {protocol} has no row {missing}")
-        b = _per_seed(base_row, str(folder))
-        v = _per_seed(var_row, str(folder))
-        if set(b) != set(v):
+        for row in (base_row, var_row):
+            if row.error or len(row.folds) != len(row.train_seeds):
+                raise SystemExit(f"{folder}: row {row.model} holds no result per training seed")
+        if set(base_row.train_seeds) != set(var_row.train_seeds):
             raise SystemExit(f"{folder}: {protocol}'s two rows were fitted with different seeds")
-        again = set(b) & set(seeds)
-        if again:
-            raise SystemExit(f"{folder}: seeds {sorted(again)} are in an earlier folder too")
-        for s in sorted(b):
-            seeds.append(s)
-            base.append(b[s])
-            var.append(v[s])
-        # Each folder's case values are means over its seeds: weigh them by the seeds.
-        for k, row in enumerate((base_row, var_row)):
-            values = np.asarray(row.case_values, dtype=np.float64) * len(b)
-            if not values.size:
-                raise SystemExit(f"{folder}: {protocol}'s rows keep no per-case values")
-            if len(case_sums) < 2:
-                case_sums.append(values)
-            elif case_sums[k].shape != values.shape:
-                raise SystemExit(f"{folder}: {protocol} holds other test cases than before")
-            else:
-                case_sums[k] = case_sums[k] + values
-        sec = _fit_seconds(var_row)
-        if sec is not None:
-            fits.append(sec)
-    n = len(seeds)
-    return Pooled(protocol, seeds, base, var, list(case_sums[0] / n), list(case_sums[1] / n), fits)
+        if BASE in joined:
+            again = set(base_row.train_seeds) & set(joined[BASE].train_seeds)
+            if again:
+                raise SystemExit(f"{folder}: seeds {sorted(again)} are in an earlier folder too")
+        for name, row in ((BASE, base_row), (variant, var_row)):
+            try:
+                joined[name] = combine_seeds(joined[name], row, protocol) if name in joined else row
+            except InvalidInputError as exc:
+                raise SystemExit(f"{folder}: {exc}") from exc
+    base, var = joined[BASE], joined[variant]
+    if not base.case_values or len(base.case_values) != len(var.case_values):
+        raise SystemExit(f"{protocol}'s rows keep no per-case values")
+    b, v = _per_seed(base), _per_seed(var)
+    seeds = list(b)
+    fit = _fit_seconds(var)
+    return Pooled(
+        protocol,
+        seeds,
+        [b[s] for s in seeds],
+        [v[s] for s in seeds],
+        base.case_values,
+        var.case_values,
+        [] if fit is None else [fit],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
