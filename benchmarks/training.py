@@ -14,7 +14,7 @@ The device comes from ``--device`` (``auto`` picks CUDA when present, as
 ``LMREC_DEVICE`` does). The machine and device are written with every figure.
 Writes ``benchmarks/results/training.json`` and ``.md`` (or ``--out``).
 
-Usage: ``.venv/bin/python benchmarks/training.py [--device auto] [--batch-sizes 64,1024]``
+Usage: ``.venv/bin/python benchmarks/training.py [--device auto] [--batch-sizes 32,64,1024]``
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--batch-sizes",
-        default="64",
-        help="comma-separated windows per step for the throughput runs (64 is the default)",
+        default="32",
+        help="comma-separated windows per step for the throughput runs (32 is the default)",
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput run")
     parser.add_argument("--seed", type=int, default=42)
