@@ -20,6 +20,14 @@ cases, each case's value the mean over every pooled seed), then the gate:
 * nested P4 NDCG@10: the difference at least ``--p4-floor`` (-0.002);
 * fits: the variant's mean seconds per fit at most ``--max-fit-seconds`` (180).
 
+It also counts the seeds on which the two rows differ at all. A change that acts on
+some trainings only (patience, say, which matters only where a training stops
+early) leaves the others identical to the bit, and with ``k`` of ``n`` seeds moving
+the paired t statistic can be at most ``sqrt(k (n - 1) / (n - k))`` (every mover
+equal), whatever their size: with two movers of sixteen that is 1.46, under the
+1.75 a 90% interval needs. :func:`max_paired_t` gives it, so that a rule can say
+beforehand whether a candidate can pass at all (docs/tuning.md).
+
 Exit status 0 on a pass, 1 on a fail.
 
 Usage::
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from lmrec.errors import InvalidInputError
 from lmrec.evaluate.merge import combine_seeds, load_report
@@ -71,6 +80,17 @@ class Pooled:
 
     def cases(self) -> PairedDifference:
         return paired_bootstrap(self.variant_cases, self.base_cases)
+
+
+def max_paired_t(moved: int, seeds: int) -> float:
+    """The largest paired t statistic ``seeds`` per-seed differences can give when only
+    ``moved`` of them are not zero: every mover the same size (any spread among them
+    lowers it). Infinite when every seed moves; 0 when none does."""
+    if seeds < 2 or not 0 <= moved <= seeds:
+        raise ValueError("need 0 <= moved <= seeds and at least two seeds")
+    if moved == seeds:
+        return float("inf")
+    return float(np.sqrt(moved * (seeds - 1) / (seeds - moved)))
 
 
 def _per_seed(row: ModelResult) -> dict[int, float]:
@@ -144,12 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         d = r.difference(args.level)
         c = r.cases()
+        moved = sum(v != b for v, b in zip(r.variant, r.base, strict=True))
         print(
             f"  {name}: {len(r.seeds)} seeds, defaults {np.mean(r.base):.4f}, "
             f"variant {np.mean(r.variant):.4f}, difference {d.difference:+.4f} "
             f"[{d.low:+.4f}, {d.high:+.4f}] over seeds; variant ahead in "
-            f"{c.share_above:.1%} of case resamples"
+            f"{c.share_above:.1%} of case resamples; seeds that differ: {moved}"
         )
+        if moved < len(r.seeds):
+            need = float(stats.t.ppf((1.0 + args.level) / 2, len(r.seeds) - 1))
+            ceiling = max_paired_t(moved, len(r.seeds))
+            print(
+                f"    the other {len(r.seeds) - moved} are identical: with {moved} moving, "
+                f"t can reach {ceiling:.2f} at most ({need:.2f} needed)"
+            )
     fits = [s for r in results.values() for s in r.fit_seconds]
     fit = sum(fits) / len(fits) if fits else float("nan")
     p1 = results[P1].difference(args.level)

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
 from lmrec.evaluate.significance import seed_difference
@@ -93,3 +94,26 @@ def test_folders_must_not_repeat_seeds_or_miss_a_row(tmp_path: Path) -> None:
         judge.pool([a, b], VARIANT, "P1-nested")
     with pytest.raises(SystemExit, match="no row"):
         judge.pool([a], "lmrec[dim=96]", "P1-nested")
+
+
+@pytest.mark.parametrize(("moved", "clears"), [(2, False), (3, True)])
+def test_max_paired_t_says_how_many_movers_a_pass_needs(moved: int, clears: bool) -> None:
+    """Sixteen seeds, the rest identical: two equal movers cannot clear a 90% interval,
+    three can, and the ceiling is what seed_difference computes for equal movers."""
+    judge = _judge()
+    n = 16
+    base = np.linspace(0.13, 0.15, n)
+    variant = base.copy()
+    variant[:moved] += 0.004
+    d = seed_difference(variant, base, level=0.90, paired=True)
+    t = d.difference / ((d.high - d.low) / 2 / stats.t.ppf(0.95, n - 1))
+    assert judge.max_paired_t(moved, n) == pytest.approx(t)
+    assert (d.low > 0) is clears
+    # Movers of unequal size score lower than the ceiling.
+    variant[0] += 0.003
+    d = seed_difference(variant, base, level=0.90, paired=True)
+    t = d.difference / ((d.high - d.low) / 2 / stats.t.ppf(0.95, n - 1))
+    assert t < judge.max_paired_t(moved, n)
+    assert judge.max_paired_t(0, n) == 0.0 and judge.max_paired_t(n, n) == float("inf")
+    with pytest.raises(ValueError):
+        judge.max_paired_t(n + 1, n)
