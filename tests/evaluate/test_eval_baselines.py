@@ -144,6 +144,30 @@ def test_sasrec_windows_cover_every_transition_once() -> None:
     assert w.shape == (2, 4)  # a one-event user has no transition, hence no window
 
 
+def test_sasrec_stops_on_validation_and_trains_fixed_epochs_without(synth: Interactions) -> None:
+    """The epoch cap binds only with validation (early stopping picks the epoch);
+    without a validation split, as P5 fits its baselines, ``fixed_epochs`` are run."""
+    from lmrec.evaluate.baselines.sasrec import SASRec
+
+    (fold,) = split_next_item(synth)
+    small = {"dim": 8, "blocks": 1, "maxlen": 10, "eval_every": 1, "patience": 2}
+    stopped = SASRec(epochs=60, **small)
+    stopped.fit(fold.train, _ctx(synth, fold.valid))
+    assert 1 <= stopped.best_epoch <= 60
+    calls: list[int] = []
+
+    class Counting(SASRec):
+        def _build(self, n_items: int) -> object:
+            net = super()._build(n_items)
+            net.register_forward_hook(lambda *_: calls.append(1))  # type: ignore[attr-defined]
+            return net
+
+    Counting(epochs=60, fixed_epochs=3, batch_size=10**6, **small).fit(
+        fold.train, _ctx(synth, None)
+    )
+    assert len(calls) == 3  # one step per epoch (one batch), three epochs, no validation
+
+
 class _FixedScores:
     """A ranker whose scores are the same row for every user."""
 

@@ -61,7 +61,12 @@ class SASRec:
         heads: Attention heads.
         dropout: Dropout on embeddings, attention and feed-forward.
         maxlen: Longest history the model reads.
-        epochs: Maximum training epochs.
+        epochs: Most training epochs when a validation split stops training early.
+            On MovieLens-100K (P1's split, seed 42, maxlen 50) validation NDCG@10
+            peaks at epoch 58 (0.1268); the cap of 40 it had until 2026-12-08 ended
+            trainings while they still improved (best epoch 36 of 40, 0.1201).
+        fixed_epochs: Epochs trained when there is no validation split to stop on
+            (P5 fits its baselines on the stream's training part without one).
         lr: Adam learning rate.
         batch_size: Windows per step.
         eval_every: Epochs between validation checks (early stopping).
@@ -77,15 +82,17 @@ class SASRec:
         heads: int = 1,
         dropout: float = 0.2,
         maxlen: int = 50,
-        epochs: int = 40,
+        epochs: int = 200,
         lr: float = 2e-3,
         batch_size: int = 256,
         eval_every: int = 2,
         patience: int = 4,
+        fixed_epochs: int = 40,
     ) -> None:
         self.dim, self.blocks, self.heads, self.dropout = dim, blocks, heads, dropout
         self.maxlen, self.epochs, self.lr, self.batch_size = maxlen, epochs, lr, batch_size
         self.eval_every, self.patience = eval_every, patience
+        self.fixed_epochs = fixed_epochs
         self._net: object = None
         self.best_epoch = 0
 
@@ -149,7 +156,8 @@ class SASRec:
             self._net = net
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)  # type: ignore[attr-defined]
             best, best_state, bad = -1.0, None, 0
-            for epoch in range(1, self.epochs + 1):
+            n_epochs = self.epochs if ctx.valid is not None else self.fixed_epochs
+            for epoch in range(1, n_epochs + 1):
                 net.train()  # type: ignore[attr-defined]
                 for b in np.array_split(
                     rng.permutation(len(data)), max(1, len(data) // self.batch_size)
@@ -163,7 +171,7 @@ class SASRec:
                     opt.zero_grad()
                     loss.backward()  # type: ignore[no-untyped-call]
                     opt.step()
-                if ctx.valid is None or (epoch % self.eval_every and epoch != self.epochs):
+                if ctx.valid is None or (epoch % self.eval_every and epoch != n_epochs):
                     continue
                 score = validation_ndcg(self, ctx.valid, train.n_items)
                 log.info("sasrec epoch %d loss %.3f valid NDCG@10 %.4f", epoch, loss.item(), score)
@@ -196,7 +204,12 @@ class SASRec:
 def make(quick: bool = False) -> Ranker:
     """SASRec tuned over dropout, with epochs chosen by early stopping."""
     if quick:
-        space: dict[str, list[float]] = {"epochs": [2], "dim": [16], "blocks": [1]}
+        space: dict[str, list[float]] = {
+            "epochs": [2],
+            "fixed_epochs": [2],
+            "dim": [16],
+            "blocks": [1],
+        }
     else:
         space = {"dropout": [0.2, 0.5]}
     return RankerSearch("sasrec", SASRec, space)
