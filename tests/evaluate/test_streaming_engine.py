@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lmrec.engine import Engine
@@ -74,3 +75,41 @@ def test_static_serves_the_frozen_engine_and_ingests_nothing(tmp_path: Path) -> 
         assert (user, k) == (e.user, 10) and exclude == frozenset(revealed.get(e.user, set()))
         if e.item is not None:
             revealed.setdefault(e.user, set()).add(e.item)
+
+
+def test_a_baseline_is_tuned_on_each_training_users_last_event(tmp_path: Path) -> None:
+    """P5's baselines choose their grid point and stop early on a validation split,
+    each training user's last event, as the engine's training holds it out; they fit
+    on the rest and still see that event in the replayed histories."""
+    from lmrec.evaluate.base import FitContext
+    from lmrec.evaluate.baselines import RANKERS
+    from lmrec.evaluate.streaming import replay_ranker
+    from lmrec.interactions import Interactions
+
+    stream = _stream()
+    seen: dict[str, object] = {}
+
+    class Spy:
+        name = "spy"
+
+        def __init__(self) -> None:
+            self.inner = RANKERS["popularity"](True)
+
+        def fit(self, train: Interactions, ctx: FitContext) -> None:
+            seen["events"], seen["valid"] = len(train), ctx.valid
+            self.inner.fit(train, ctx)
+
+        def score(self, users: object, histories: object) -> object:
+            return self.inner.score(users, histories)  # type: ignore[arg-type]
+
+    item_vecs = np.zeros((len(MOVIES), 4), dtype=np.float32)
+    result = replay_ranker("spy", Spy(), MOVIES, [], stream, item_vecs)  # type: ignore[arg-type]
+    per_user: dict[str, int] = {}
+    for e in stream.train:
+        per_user[e.user] = per_user.get(e.user, 0) + 1
+    held = sum(n >= 3 for n in per_user.values())
+    valid = seen["valid"]
+    assert valid is not None and held > 0
+    assert valid.users.size == held  # type: ignore[attr-defined]
+    assert seen["events"] == len(stream.train) - held
+    assert result.events == len(stream.replay)

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from lmrec.engine.training import last_event_holdout
 from lmrec.evaluate.base import FitContext, Ranker
 from lmrec.interactions import Interactions
 from lmrec.schema import Event, Item, User
@@ -193,7 +194,14 @@ def replay_ranker(
     user_vectors: np.ndarray | None = None,
     seed: int = 42,
 ) -> StreamingResult:
-    """Replay a baseline fitted on the training part, with per-event user state (histories)."""
+    """Replay a baseline fitted on the training part, with per-event user state (histories).
+
+    The baseline is tuned as in the other protocols: each training user's last event
+    (users with three or more) is held out as its validation split, on which it picks
+    its grid point and stops early, the same events the engine's own training holds
+    out (:func:`~lmrec.engine.training.last_event_holdout`). Like the rankers of P1 it
+    is not refitted on them; they are in every replayed user's history.
+    """
     started = time.monotonic()
     everything = Interactions.from_records(items, [*stream.train, *stream.replay], users)
     n_train = len([e for e in stream.train if e.item is not None and e.item in everything.items])
@@ -203,7 +211,9 @@ def replay_ranker(
         if user_vectors is not None
         else np.zeros((everything.n_users, item_vectors.shape[1]), dtype=np.float32)
     )
-    ranker.fit(train, FitContext(item_vectors=item_vectors, user_vectors=uv, valid=None, seed=seed))
+    fit_on, valid = last_event_holdout(train)
+    ctx = FitContext(item_vectors=item_vectors, user_vectors=uv, valid=valid, seed=seed)
+    ranker.fit(fit_on, ctx)
     hist: dict[int, list[int]] = defaultdict(list)
     for u, i in zip(train.user.tolist(), train.item.tolist(), strict=True):
         hist[u].append(i)

@@ -66,7 +66,7 @@ class SASRec:
             peaks at epoch 58 (0.1268); the cap of 40 it had until 2026-12-08 ended
             trainings while they still improved (best epoch 36 of 40, 0.1201).
         fixed_epochs: Epochs trained when there is no validation split to stop on
-            (P5 fits its baselines on the stream's training part without one).
+            (every protocol gives one; a caller without one gets the old cap).
         lr: Adam learning rate.
         batch_size: Windows per step.
         eval_every: Epochs between validation checks (early stopping).
