@@ -145,27 +145,39 @@ def test_sasrec_windows_cover_every_transition_once() -> None:
 
 
 def test_sasrec_stops_on_validation_and_trains_fixed_epochs_without(synth: Interactions) -> None:
-    """The epoch cap binds only with validation (early stopping picks the epoch);
-    without a validation split, as P5 fits its baselines, ``fixed_epochs`` are run."""
+    """With validation, early stopping ends training (the cap, ``epochs``, only bounds
+    it); without a validation split, ``fixed_epochs`` are run."""
     from lmrec.evaluate.baselines.sasrec import SASRec
 
     (fold,) = split_next_item(synth)
     small = {"dim": 8, "blocks": 1, "maxlen": 10, "eval_every": 1, "patience": 2}
-    stopped = SASRec(epochs=60, **small)
-    stopped.fit(fold.train, _ctx(synth, fold.valid))
-    assert 1 <= stopped.best_epoch <= 60
-    calls: list[int] = []
+    steps: list[int] = []
 
     class Counting(SASRec):
+        """One training batch per epoch, so training forwards count epochs (scoring
+        for validation runs under no_grad and is not counted)."""
+
         def _build(self, n_items: int) -> object:
+            import torch
+
             net = super()._build(n_items)
-            net.register_forward_hook(lambda *_: calls.append(1))  # type: ignore[attr-defined]
+
+            def count(*_: object) -> None:
+                if torch.is_grad_enabled():
+                    steps.append(1)
+
+            net.register_forward_hook(count)  # type: ignore[attr-defined]
             return net
 
+    stopped = Counting(epochs=60, batch_size=10**6, **small)
+    stopped.fit(fold.train, _ctx(synth, fold.valid))
+    assert 1 <= stopped.best_epoch < len(steps) < 60  # stopped patience checks after its best
+    assert len(steps) == stopped.best_epoch + 2
+    steps.clear()
     Counting(epochs=60, fixed_epochs=3, batch_size=10**6, **small).fit(
         fold.train, _ctx(synth, None)
     )
-    assert len(calls) == 3  # one step per epoch (one batch), three epochs, no validation
+    assert len(steps) == 3
 
 
 class _FixedScores:

@@ -77,7 +77,7 @@ def test_static_serves_the_frozen_engine_and_ingests_nothing(tmp_path: Path) -> 
             revealed.setdefault(e.user, set()).add(e.item)
 
 
-def test_a_baseline_is_tuned_on_each_training_users_last_event(tmp_path: Path) -> None:
+def test_a_baseline_is_tuned_on_each_training_users_last_event() -> None:
     """P5's baselines choose their grid point and stop early on a validation split,
     each training user's last event, as the engine's training holds it out; they fit
     on the rest and still see that event in the replayed histories."""
