@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -69,3 +73,20 @@ def make_tiny() -> Callable[..., Interactions]:
 @pytest.fixture
 def make_synthetic() -> Callable[..., Interactions]:
     return synthetic
+
+
+@pytest.fixture(scope="session")
+def benchmark_script() -> Callable[[str], ModuleType]:
+    """Loads a script of ``benchmarks/`` (not a package) as a module, by its stem."""
+
+    def load(stem: str) -> ModuleType:
+        path = Path(__file__).parents[2] / "benchmarks" / f"{stem}.py"
+        spec = importlib.util.spec_from_file_location(stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        # A dataclass in the script resolves its annotations through this entry.
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -17,15 +16,9 @@ from lmrec.evaluate.significance import seed_difference
 VARIANT = "lmrec[dim=80]"
 
 
-def _judge() -> ModuleType:
-    path = Path(__file__).parents[2] / "benchmarks" / "judge.py"
-    spec = importlib.util.spec_from_file_location("judge", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclass resolves annotations through the module's entry here.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def judge(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_script("judge")
 
 
 def _row(name: str, seeds: list[int], values: list[float], cases: list[float]) -> ModelResult:
@@ -56,8 +49,7 @@ def _folder(
     return out
 
 
-def test_seeds_of_two_folders_are_pooled_and_paired(tmp_path: Path) -> None:
-    judge = _judge()
+def test_seeds_of_two_folders_are_pooled_and_paired(judge: ModuleType, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     cases = list(rng.random(50))
     a = _folder(tmp_path / "a", [42, 43, 44], [0.13, 0.14, 0.12], 0.004, cases)
@@ -76,8 +68,7 @@ def test_seeds_of_two_folders_are_pooled_and_paired(tmp_path: Path) -> None:
     assert judge.main([str(a), str(b), "--variant", VARIANT]) == 0
 
 
-def test_a_loss_or_a_slow_fit_fails_the_gate(tmp_path: Path) -> None:
-    judge = _judge()
+def test_a_loss_or_a_slow_fit_fails_the_gate(judge: ModuleType, tmp_path: Path) -> None:
     cases = [0.1, 0.2, 0.3, 0.0]
     worse = _folder(tmp_path / "w", [42, 43], [0.13, 0.14], -0.004, cases)
     assert judge.main([str(worse), "--variant", VARIANT]) == 1
@@ -85,8 +76,7 @@ def test_a_loss_or_a_slow_fit_fails_the_gate(tmp_path: Path) -> None:
     assert judge.main([str(better), "--variant", VARIANT, "--max-fit-seconds", "100"]) == 1
 
 
-def test_folders_must_not_repeat_seeds_or_miss_a_row(tmp_path: Path) -> None:
-    judge = _judge()
+def test_folders_must_not_repeat_seeds_or_miss_a_row(judge: ModuleType, tmp_path: Path) -> None:
     cases = [0.1, 0.2]
     a = _folder(tmp_path / "a", [42, 43], [0.13, 0.14], 0.004, cases)
     b = _folder(tmp_path / "b", [43, 44], [0.13, 0.14], 0.004, cases)
@@ -97,10 +87,11 @@ def test_folders_must_not_repeat_seeds_or_miss_a_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("moved", "clears"), [(2, False), (3, True)])
-def test_max_paired_t_says_how_many_movers_a_pass_needs(moved: int, clears: bool) -> None:
+def test_max_paired_t_says_how_many_movers_a_pass_needs(
+    judge: ModuleType, moved: int, clears: bool
+) -> None:
     """Sixteen seeds, the rest identical: two equal movers cannot clear a 90% interval,
     three can, and the ceiling is what seed_difference computes for equal movers."""
-    judge = _judge()
     n = 16
     base = np.linspace(0.13, 0.15, n)
     variant = base.copy()

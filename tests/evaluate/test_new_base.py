@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from lmrec.evaluate.merge import load_report
 from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
@@ -13,14 +14,9 @@ from lmrec.evaluate.report import EvaluationReport, ModelResult, ProtocolResult
 VARIANT = "lmrec[dim=80]"
 
 
-def _script() -> ModuleType:
-    path = Path(__file__).parents[2] / "benchmarks" / "new_base.py"
-    spec = importlib.util.spec_from_file_location("new_base", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def script(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_script("new_base")
 
 
 def _row(name: str, values: list[float], cases: list[float]) -> ModelResult:
@@ -51,10 +47,10 @@ def _judged(out: Path) -> Path:
     return out
 
 
-def test_the_variant_row_alone_becomes_lmrec(tmp_path: Path) -> None:
+def test_the_variant_row_alone_becomes_lmrec(script: ModuleType, tmp_path: Path) -> None:
     judged = _judged(tmp_path / "judged")
     out = tmp_path / "base"
-    assert _script().main(["--variant", VARIANT, str(judged), str(out)]) == 0
+    assert script.main(["--variant", VARIANT, str(judged), str(out)]) == 0
     base = load_report(out)
     for p in base.protocols:
         assert [m.model for m in p.models] == ["lmrec"]
@@ -69,9 +65,10 @@ def test_the_variant_row_alone_becomes_lmrec(tmp_path: Path) -> None:
     assert [m.model for m in load_report(judged).protocols[0].models] == ["lmrec", VARIANT]
 
 
-def test_a_missing_variant_or_the_same_folder_is_refused(tmp_path: Path) -> None:
+def test_a_missing_variant_or_the_same_folder_is_refused(
+    script: ModuleType, tmp_path: Path
+) -> None:
     judged = _judged(tmp_path / "judged")
-    script = _script()
     assert script.main(["--variant", "lmrec[dim=96]", str(judged), str(tmp_path / "b")]) == 2
     assert not (tmp_path / "b").exists()
     assert script.main(["--variant", VARIANT, str(judged), str(judged)]) == 2
